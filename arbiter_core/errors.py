@@ -1,0 +1,145 @@
+"""The exception hierarchy: catch :class:`ArbiterError` for everything, or a leaf for one case.
+
+Errors that describe why a *task* did not succeed (a failed or unsatisfied
+dependency, a timeout, a cancellation) are delivered as ``Result.value`` by
+``run_tasks`` rather than raised, so they carry the task name and the culprits
+as attributes as well as in the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+class ArbiterError(Exception):
+    """Base class of every error arbiter raises or reports."""
+
+
+class TaskDefinitionError(ArbiterError, ValueError):
+    """A task was declared with invalid settings (bad name, negative retries, …)."""
+
+
+class DuplicateTaskError(TaskDefinitionError):
+    """Two tasks in one run share a name; names must be unique within a run."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = tuple(sorted(set(names)))
+        listed = ", ".join(repr(n) for n in self.names)
+        super().__init__(f"duplicate task name(s): {listed}; task names must be unique in a run")
+
+
+class DependencyError(ArbiterError):
+    """A task was not run because of its dependencies."""
+
+    def __init__(self, task: str, message: str) -> None:
+        self.task = task
+        super().__init__(message)
+
+
+class UnsatisfiedDependencyError(DependencyError):
+    """A task depends on a task that does not exist or lies in a dependency cycle.
+
+    ``missing`` names the dependencies that were never declared, ``cycle`` the
+    members of the cycle(s) involved, and ``via`` the direct dependency through
+    which an indirectly affected task was reached (empty for the culprit itself).
+    """
+
+    def __init__(
+        self,
+        task: str,
+        *,
+        missing: Iterable[str] = (),
+        cycle: Iterable[str] = (),
+        via: str = "",
+    ) -> None:
+        self.missing = tuple(sorted(set(missing)))
+        self.cycle = tuple(sorted(set(cycle)))
+        self.via = via
+        causes = []
+        if self.missing:
+            causes.append("missing dependency " + ", ".join(repr(n) for n in self.missing))
+        if self.cycle:
+            causes.append("dependency cycle between " + ", ".join(repr(n) for n in self.cycle))
+        cause = " and ".join(causes)
+        where = f" (through its dependency {via!r})" if via else ""
+        super().__init__(task, f"task {task!r} cannot run: {cause}{where}")
+
+
+class FailedDependencyError(DependencyError):
+    """A task was not run because a task it depends on (directly or not) failed.
+
+    ``dependency`` is the upstream task that failed; ``via`` is the direct
+    dependency through which it was reached (equal to ``dependency`` when direct).
+    """
+
+    def __init__(self, task: str, dependency: str, via: str | None = None) -> None:
+        self.dependency = dependency
+        self.via = via or dependency
+        where = "" if self.via == dependency else f" (through {self.via!r})"
+        super().__init__(
+            task, f"task {task!r} was not run: dependency {dependency!r} failed{where}"
+        )
+
+
+class TaskTimeoutError(ArbiterError, TimeoutError):
+    """A task (or the whole run) ran past its time limit.
+
+    A thread cannot be killed: a timed-out thread task is *reported* as timed out
+    and abandoned, but its code keeps running in the background until it returns.
+    A process task is terminated.
+    """
+
+    def __init__(self, task: str, seconds: float, *, whole_run: bool = False) -> None:
+        self.task = task
+        self.seconds = seconds
+        self.whole_run = whole_run
+        scope = "the run's time limit" if whole_run else "its time limit"
+        super().__init__(f"task {task!r} did not finish within {scope} of {seconds:g}s")
+
+
+class TaskCancelledError(ArbiterError):
+    """A task was cancelled (killed, or the run was interrupted) before it finished."""
+
+    def __init__(self, task: str, reason: str = "cancelled") -> None:
+        self.task = task
+        self.reason = reason
+        super().__init__(f"task {task!r} was cancelled: {reason}")
+
+
+class SerializationError(ArbiterError, TypeError):
+    """A value could not be serialized to cross a process or broker boundary.
+
+    The message names the value (the function, which argument, or the result),
+    so the mistake can be fixed where it was made.
+    """
+
+
+class WorkerLostError(ArbiterError):
+    """The process running a task died before reporting a result (crash, OOM kill, kill -9)."""
+
+
+class RemoteTaskError(ArbiterError):
+    """A task raised an exception that could not be carried back as itself.
+
+    Keeps the original type name, message and formatted traceback as text.
+    """
+
+    def __init__(self, type_name: str, message: str, traceback_text: str) -> None:
+        self.type_name = type_name
+        self.message = message
+        self.traceback_text = traceback_text
+        super().__init__(f"{type_name}: {message}")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run; ``results`` holds every task's Result as far as it got.
+
+    A ``KeyboardInterrupt``, so code that does not care still stops as usual;
+    tasks that had not finished carry a :class:`TaskCancelledError`.
+    """
+
+    def __init__(self, results: dict[str, Any]) -> None:
+        self.results = results
+        done = sum(1 for r in results.values() if getattr(r, "success", False))
+        super().__init__(f"run interrupted; {done} of {len(results)} task(s) had succeeded")

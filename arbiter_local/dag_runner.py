@@ -1,0 +1,219 @@
+"""``run_tasks``: run a dependency graph of tasks on a local thread or process pool."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import CancelledError, Future
+from multiprocessing.context import BaseContext
+from queue import Empty, SimpleQueue
+from typing import Any
+
+from tqdm import tqdm
+
+from arbiter_core.errors import RunInterrupted, TaskCancelledError, TaskTimeoutError
+from arbiter_core.pool import WorkerPool
+from arbiter_core.result import Result
+from arbiter_core.scheduler import Scheduler
+from arbiter_core.task import Seconds, Task, to_seconds
+from arbiter_local.process_pool import ProcessPool
+from arbiter_local.thread_pool import ThreadPool
+
+PROGRESS_DELAY = 1.0
+"""Seconds a run must last before the automatic progress bar appears."""
+
+
+def run_tasks(
+    tasks: Iterable[Task],
+    max_workers: int = 1,
+    processes: bool = False,
+    *,
+    timeout: Seconds | None = None,
+    progress: bool | None = None,
+    mp_context: BaseContext | str | None = None,
+) -> dict[str, Result]:
+    """Run ``tasks`` in dependency order and return ``{name: Result}`` for every task.
+
+    Tasks run on ``max_workers`` threads, or worker processes with
+    ``processes=True`` (functions and arguments must then be picklable;
+    ``mp_context`` picks the start method). Nothing a task does makes this raise:
+    failures, unsatisfied or failed dependencies and timeouts all arrive as
+    failed Results. ``timeout`` bounds the whole run: what has not finished by
+    then gets a :class:`TaskTimeoutError` result, and the call returns.
+
+    ``progress``: ``None`` shows a bar on stderr when it is a terminal and the run
+    lasts over a second; ``True`` always, ``False`` never.
+
+    Ctrl-C cancels what has not started, stops the pool (terminating worker
+    processes) and raises :class:`~arbiter_core.errors.RunInterrupted`, a
+    ``KeyboardInterrupt`` whose ``results`` holds what finished.
+
+    Duplicate task names raise :class:`~arbiter_core.errors.DuplicateTaskError`
+    before anything runs.
+    """
+    task_list = list(tasks)
+    for task in task_list:
+        if not isinstance(task, Task):
+            raise TypeError(f"run_tasks() takes tasks made by create_task(), got {task!r}")
+    if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
+        raise ValueError(f"max_workers must be an int >= 1, got {max_workers!r}")
+    run_timeout = to_seconds(timeout, "run_tasks() timeout")
+    scheduler = Scheduler(task_list)  # raises on duplicate names, before any pool starts
+    if not task_list:
+        return {}
+    pool: WorkerPool = (
+        ProcessPool(max_workers, mp_context=mp_context) if processes else ThreadPool(max_workers)
+    )
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(
+        total=len(task_list),
+        unit="task",
+        desc="tasks",
+        file=sys.stderr,
+        disable=not show,
+        delay=PROGRESS_DELAY if progress is None else 0,
+        leave=False,
+    ) as bar:
+        return _DagRun(scheduler, pool, run_timeout, bar).run()
+
+
+class _DagRun:
+    """The state of one ``run_tasks`` call; a fresh object per call, nothing shared."""
+
+    def __init__(
+        self, scheduler: Scheduler, pool: WorkerPool, timeout: float | None, bar: tqdm[Any]
+    ) -> None:
+        self.scheduler = scheduler
+        self.pool = pool
+        self.timeout = timeout
+        self.bar = bar
+        self.results: dict[str, Result] = {}
+        self.values: dict[str, Any] = {}
+        self.attempts: dict[str, int] = {}
+        self.first_start: dict[str, float] = {}
+        self.inflight: dict[Future[Any], str] = {}
+        self.finished: SimpleQueue[Future[Any]] = SimpleQueue()
+        self.retries: list[tuple[float, int, str]] = []  # (not before, tiebreak, name)
+        self.sequence = itertools.count()
+
+    def run(self) -> dict[str, Result]:
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        try:
+            self._loop(deadline)
+        except KeyboardInterrupt:
+            self.pool.shutdown(cancel=True)
+            self._close_unfinished(lambda name: TaskCancelledError(name, "the run was interrupted"))
+            raise RunInterrupted(self._ordered()) from None
+        self.pool.shutdown(cancel=deadline is not None and self.scheduler.is_active())
+        return self._ordered()
+
+    def _loop(self, deadline: float | None) -> None:
+        scheduler = self.scheduler
+        finished = self.finished
+        while True:
+            for name, error in scheduler.get_blocked():
+                self._record(name, False, error)
+            for task in scheduler.get_ready():
+                self._start(task)
+            if not scheduler.is_active():
+                return
+            wake = self._next_wake(deadline)
+            try:
+                future = finished.get(timeout=None if wake is None else max(0.0, wake))
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    self._expire_run()
+                    return
+                self._start_due_retries()
+                continue
+            self._finish(future)
+            while not finished.empty():  # drain what else finished, without blocking
+                self._finish(finished.get_nowait())
+
+    def _next_wake(self, deadline: float | None) -> float | None:
+        """Seconds until the next retry is due or the run's deadline, whichever is first."""
+        times = [
+            t for t in (deadline, self.retries[0][0] if self.retries else None) if t is not None
+        ]
+        return min(times) - time.monotonic() if times else None
+
+    def _start(self, task: Task) -> None:
+        name = task.name
+        self.attempts[name] = self.attempts.get(name, 0) + 1
+        self.first_start.setdefault(name, time.monotonic())
+        args: tuple[Any, ...]
+        kwargs: Mapping[str, Any]
+        if task.uses_results:
+            args, kwargs = task.bind_results(self.values)
+        else:
+            args, kwargs = task.args, task.kwargs
+        future = self.pool.submit(task.function, args, kwargs, timeout=task.timeout, label=name)
+        self.inflight[future] = name
+        future.add_done_callback(self.finished.put)
+
+    def _finish(self, future: Future[Any]) -> None:
+        name = self.inflight.pop(future, None)
+        if name is None:
+            return  # settled after the run gave up on it
+        try:
+            error = future.exception()
+        except CancelledError:
+            error = TaskCancelledError(name)
+        if error is None:
+            value = future.result()
+            self.values[name] = value
+            self._record(name, True, value)
+            self.scheduler.done(name, True)
+            return
+        task = self.scheduler.tasks[name]
+        if self.attempts[name] < task.attempts_allowed:
+            if task.delay:
+                not_before = time.monotonic() + task.delay
+                heapq.heappush(self.retries, (not_before, next(self.sequence), name))
+            else:
+                self._start(task)
+            return
+        self._record(name, False, error)
+        self.scheduler.done(name, False)
+
+    def _start_due_retries(self) -> None:
+        now = time.monotonic()
+        while self.retries and self.retries[0][0] <= now:
+            _, _, name = heapq.heappop(self.retries)
+            self._start(self.scheduler.tasks[name])
+
+    def _expire_run(self) -> None:
+        seconds = self.timeout or 0.0
+        self._close_unfinished(lambda name: TaskTimeoutError(name, seconds, whole_run=True))
+
+    def _close_unfinished(self, error_for: Callable[[str], BaseException]) -> None:
+        """Give every task without a Result a failed one, after settling what finished."""
+        while not self.finished.empty():
+            future = self.finished.get_nowait()
+            name = self.inflight.get(future)
+            if name is not None and not future.cancelled() and future.exception() is None:
+                self.inflight.pop(future)
+                self.values[name] = future.result()
+                self._record(name, True, self.values[name])
+        self.inflight.clear()
+        self.retries.clear()
+        for name in self.scheduler.tasks:
+            if name not in self.results:
+                self._record(name, False, error_for(name))
+
+    def _record(self, name: str, success: bool, value: Any) -> None:
+        started = self.first_start.get(name)
+        self.results[name] = Result(
+            name=name,
+            success=success,
+            value=value,
+            attempts=self.attempts.get(name, 0),
+            duration=0.0 if started is None else time.monotonic() - started,
+        )
+        self.bar.update(1)
+
+    def _ordered(self) -> dict[str, Result]:
+        return {name: self.results[name] for name in self.scheduler.tasks}

@@ -1,0 +1,164 @@
+"""A thread pool whose calls can time out or be killed without starving the pool.
+
+Python cannot stop a thread. When a call times out or is killed, its future is
+settled at once (``TaskTimeoutError`` / ``TaskCancelledError``), the thread is
+*abandoned* (it exits as soon as the function returns, its result discarded) and
+a replacement thread takes the slot. Threads are daemons, so an abandoned call
+that never returns does not keep the interpreter alive.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from queue import SimpleQueue
+from typing import Any
+
+from arbiter_core.errors import TaskCancelledError, TaskTimeoutError
+from arbiter_local.deadlines import DeadlineWatch
+from arbiter_local.futures import settle
+
+
+class _Job:
+    __slots__ = ("args", "fn", "future", "kwargs", "label", "thread", "timeout")
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        timeout: float | None,
+        label: str,
+    ) -> None:
+        self.future: Future[Any] = Future()
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.timeout = timeout
+        self.label = label
+        self.thread: threading.Thread | None = None
+
+
+class ThreadPool:
+    """:class:`~arbiter_core.pool.WorkerPool` on threads: the default for local runs."""
+
+    def __init__(self, slots: int, *, name: str = "arbiter-thread") -> None:
+        if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
+            raise ValueError(f"a pool needs at least one slot, got {slots!r}")
+        self.slots = slots
+        self._name = name
+        self._jobs: SimpleQueue[_Job | None] = SimpleQueue()
+        self._lock = threading.Lock()
+        self._all_exited = threading.Condition(self._lock)
+        self._threads: set[threading.Thread] = set()  # live, not abandoned
+        self._running: dict[Future[Any], _Job] = {}
+        self._watch = DeadlineWatch(f"{name}-deadlines")
+        self._closed = False
+        self._spawned = 0
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        label: str = "",
+    ) -> Future[Any]:
+        job = _Job(fn, args, kwargs or {}, timeout, label or getattr(fn, "__name__", "call"))
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot submit to a pool that was shut down")
+            if not self._threads:
+                for _ in range(self.slots):
+                    self._spawn()
+        self._jobs.put(job)
+        return job.future
+
+    def kill(self, future: Future[Any]) -> bool:
+        if future.cancel():
+            return True
+        job = self._running.get(future)
+        if job is None:
+            return False
+        return self._abandon(job, TaskCancelledError(job.label, "killed while running"))
+
+    def shutdown(self, *, cancel: bool = False) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            threads = list(self._threads)
+        if cancel:
+            while not self._jobs.empty():
+                job = self._jobs.get_nowait()
+                if job is not None:
+                    job.future.cancel()
+            for job in list(self._running.values()):
+                self._abandon(job, TaskCancelledError(job.label, "the pool was shut down"))
+        for _ in threads:
+            self._jobs.put(None)
+        if not cancel:
+            # Wait for the live workers, not for abandoned threads that may never return.
+            with self._all_exited:
+                self._all_exited.wait_for(lambda: not self._threads)
+        self._watch.stop()
+
+    # ------------------------------------------------------------------ internals
+    def _spawn(self) -> None:
+        """Start one worker thread; the caller holds ``self._lock``."""
+        self._spawned += 1
+        thread = threading.Thread(
+            target=self._work, name=f"{self._name}-{self._spawned}", daemon=True
+        )
+        self._threads.add(thread)
+        thread.start()
+
+    def _abandon(self, job: _Job, error: BaseException) -> bool:
+        """Settle a running call with ``error`` and give its slot to a fresh thread."""
+        if not settle(job.future.set_exception, error):
+            return False
+        self._running.pop(job.future, None)
+        with self._lock:
+            if job.thread is not None:
+                self._threads.discard(job.thread)
+            self._spawn()  # even when closing: queued work still needs a thread
+        return True
+
+    def _expire(self, job: _Job) -> None:
+        assert job.timeout is not None
+        self._abandon(job, TaskTimeoutError(job.label, job.timeout))
+
+    def _work(self) -> None:
+        me = threading.current_thread()
+        jobs = self._jobs
+        running = self._running
+        while True:
+            job = jobs.get()
+            if job is None:
+                with self._lock:
+                    self._threads.discard(me)
+                    self._all_exited.notify_all()
+                return
+            future = job.future
+            if not future.set_running_or_notify_cancel():
+                continue
+            job.thread = me
+            running[future] = job
+            if job.timeout is not None:
+                self._watch.add(
+                    time.monotonic() + job.timeout, functools.partial(self._expire, job)
+                )
+            try:
+                value = job.fn(*job.args, **job.kwargs)
+            except BaseException as exc:  # noqa: BLE001 - delivered through the future
+                won = settle(future.set_exception, exc)
+            else:
+                won = settle(future.set_result, value)
+            if not won:
+                return  # timed out or killed meanwhile: a replacement holds the slot
+            running.pop(future, None)
+            del job, future
