@@ -12,8 +12,23 @@ from collections.abc import Iterable
 from typing import Any
 
 
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """Unpickle an error without calling its ``__init__`` (see ``ArbiterError.__reduce__``)."""
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 class ArbiterError(Exception):
-    """Base class of every error arbiter raises or reports."""
+    """Base class of every error arbiter raises or reports.
+
+    Errors pickle with their attributes intact (a process task's error crosses back
+    to the parent as itself), whatever their ``__init__`` takes.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, self.__dict__))
 
 
 class TaskDefinitionError(ArbiterError, ValueError):
@@ -143,3 +158,59 @@ class RunInterrupted(KeyboardInterrupt):
         self.results = results
         done = sum(1 for r in results.values() if getattr(r, "success", False))
         super().__init__(f"run interrupted; {done} of {len(results)} task(s) had succeeded")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+class BrokerError(ArbiterError):
+    """Something went wrong talking to a broker or state store."""
+
+
+class BrokerConnectionError(BrokerError, ConnectionError):
+    """The broker could not be reached (after the backend's own reconnect attempts)."""
+
+
+class NodeClosedError(BrokerError):
+    """An operation was attempted on an EventNode after ``close()``."""
+
+
+class UnsupportedOperationError(BrokerError):
+    """The node cannot serve this face or feature (see ``EventNode.capabilities``).
+
+    For example a broker with no key-value store asked to be the state store:
+    the message says which setting (``state_url``) supplies one instead.
+    """
+
+
+class ConfigurationError(ArbiterError, ValueError):
+    """A setting or broker URL is invalid, or names a backend that is not installed."""
+
+
+class MessageRejected(ArbiterError):
+    """A message failed to decode or verify; it is dead-lettered, never executed.
+
+    ``reason`` is a short sentence for the dead-letter record (garbage bytes, a
+    missing field, a bad signature, a content type this node does not accept).
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class UnknownTaskError(ArbiterError):
+    """A message named a task its queue's minion has not registered."""
+
+    def __init__(self, name: str, queue: str, registered: Iterable[str]) -> None:
+        self.name = name
+        self.queue = queue
+        self.registered = tuple(sorted(registered))
+        known = ", ".join(repr(n) for n in self.registered) or "none"
+        super().__init__(
+            f"no task named {name!r} is registered on queue {queue!r} (registered: {known})"
+        )
+
+
+class InsufficientCapacityError(ArbiterError):
+    """A squad needs more free worker slots than the live workers on its queue have."""

@@ -25,6 +25,13 @@ from arbiter_local.thread_pool import ThreadPool
 PROGRESS_DELAY = 1.0
 """Seconds a run must last before the automatic progress bar appears."""
 
+SIGNAL_CHECK = 0.1
+"""Longest wait, in seconds, of the run loop between two looks at pending signals.
+
+A Ctrl-C can be lost to a thread blocked in a lock wait: the signal lands on another
+thread, or just before the wait begins, and the main thread sleeps on. Waking this
+often bounds how late the ``KeyboardInterrupt`` can be; it is not a poll for work."""
+
 
 def run_tasks(
     tasks: Iterable[Task],
@@ -122,7 +129,9 @@ class _DagRun:
                 return
             wake = self._next_wake(deadline)
             try:
-                future = finished.get(timeout=None if wake is None else max(0.0, wake))
+                future = finished.get(
+                    timeout=SIGNAL_CHECK if wake is None else max(0.0, min(wake, SIGNAL_CHECK))
+                )
             except Empty:
                 if deadline is not None and time.monotonic() >= deadline:
                     self._expire_run()

@@ -13,6 +13,11 @@ import threading
 import time
 from collections.abc import Callable
 
+MAX_WAIT = 86400.0
+"""The longest single blocking wait, in seconds. Longer ones (a timeout of a year, or
+``inf``) are taken in steps: the OS refuses waits beyond about 24 days (``poll``) or
+292 years (locks) with an ``OverflowError``."""
+
 
 class DeadlineWatch:
     """Calls ``callback()`` once ``deadline`` (a ``time.monotonic()`` value) has passed."""
@@ -50,7 +55,9 @@ class DeadlineWatch:
         while True:
             with self._cond:
                 while not self._stopped and (not self._heap or self._heap[0][0] > time.monotonic()):
-                    wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                    wait = (
+                        min(self._heap[0][0] - time.monotonic(), MAX_WAIT) if self._heap else None
+                    )
                     self._cond.wait(wait)
                 if self._stopped:
                     return

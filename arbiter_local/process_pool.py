@@ -34,6 +34,7 @@ from arbiter_core.errors import (
     TaskTimeoutError,
     WorkerLostError,
 )
+from arbiter_local.deadlines import MAX_WAIT
 from arbiter_local.futures import settle
 from arbiter_local.pickling import dumps_call
 
@@ -109,6 +110,19 @@ def _run_call(data: bytes) -> bytes:
         return pickle.dumps((False, error))
 
 
+def _poll(conn: Connection, timeout: float | None) -> bool:
+    """``conn.poll(timeout)`` for any timeout: the OS caps one wait at about 24 days."""
+    if timeout is None:
+        return conn.poll(None)
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if conn.poll(max(0.0, min(remaining, MAX_WAIT))):
+            return True
+        if remaining <= MAX_WAIT:
+            return False
+
+
 class _Slot:
     """One child process and the supervisor thread that feeds it."""
 
@@ -166,11 +180,15 @@ class _Slot:
             job = jobs.get()
             if job is None:
                 break
+            self.job = job  # before it runs, so that kill() finds every running job
             if not job.future.set_running_or_notify_cancel():
+                self.job = None
                 continue
-            self.job = job
             try:
                 self._run(job)
+            except Exception as exc:  # noqa: BLE001 - a dead supervisor would hang the caller
+                self.stop_process()
+                settle(job.future.set_exception, exc)
             finally:
                 self.job = None
         self.stop_process()
@@ -185,12 +203,28 @@ class _Slot:
         if self.process is None or not self.process.is_alive():
             self.stop_process()
             self.start_process()
+        # A kill or shutdown(cancel=True) that came while no process could be
+        # signalled (between jobs, or while one was being started) must still win.
+        reason = job.kill_reason or self._pool.cancel_reason
+        if reason is not None:
+            settle(future.set_exception, TaskCancelledError(job.label, reason))
+            return
         assert self.conn is not None
         started = time.monotonic()
         try:
             self.conn.send_bytes(payload)
-            if self.conn.poll(job.timeout):
-                ok, value = pickle.loads(self.conn.recv_bytes())
+            if _poll(self.conn, job.timeout):
+                reply = self.conn.recv_bytes()
+                try:
+                    ok, value = pickle.loads(reply)
+                except Exception as exc:  # noqa: BLE001 - pickles in the child, not here
+                    ok, value = (
+                        False,
+                        SerializationError(
+                            f"the outcome of task {job.label!r} cannot be unpickled back from "
+                            f"the worker process ({type(exc).__name__}: {exc})"
+                        ),
+                    )
                 settle(future.set_result if ok else future.set_exception, value)
                 return
         except (EOFError, OSError):
@@ -227,6 +261,7 @@ class ProcessPool:
         self._lock = threading.Lock()
         self._slots: list[_Slot] = []
         self._closed = False
+        self.cancel_reason: str | None = None  # set by shutdown(cancel=True)
 
     def parent_ends(self) -> list[Connection]:
         """This side's pipe ends, which a forked child must close."""
@@ -276,14 +311,15 @@ class ProcessPool:
                 return
             self._closed = True
         if cancel:
+            self.cancel_reason = "the pool was shut down"
             while not self.jobs.empty():
                 job = self.jobs.get_nowait()
                 if job is not None:
                     job.future.cancel()
             for slot in self._slots:
                 job = slot.job
-                if job is not None:
-                    job.kill_reason = "the pool was shut down"
+                if job is not None and not job.future.cancel():
+                    job.kill_reason = self.cancel_reason
                     slot.kill_running()
         for _ in self._slots:
             self.jobs.put(None)

@@ -57,6 +57,7 @@ class ThreadPool:
         self._running: dict[Future[Any], _Job] = {}
         self._watch = DeadlineWatch(f"{name}-deadlines")
         self._closed = False
+        self._cancelled = False  # set by shutdown(cancel=True)
         self._spawned = 0
 
     def submit(
@@ -91,6 +92,7 @@ class ThreadPool:
             if self._closed:
                 return
             self._closed = True
+            self._cancelled = cancel
             threads = list(self._threads)
         if cancel:
             while not self._jobs.empty():
@@ -98,7 +100,8 @@ class ThreadPool:
                 if job is not None:
                     job.future.cancel()
             for job in list(self._running.values()):
-                self._abandon(job, TaskCancelledError(job.label, "the pool was shut down"))
+                if not job.future.cancel():
+                    self._abandon(job, TaskCancelledError(job.label, "the pool was shut down"))
         for _ in threads:
             self._jobs.put(None)
         if not cancel:
@@ -144,10 +147,12 @@ class ThreadPool:
                     self._all_exited.notify_all()
                 return
             future = job.future
-            if not future.set_running_or_notify_cancel():
-                continue
             job.thread = me
-            running[future] = job
+            running[future] = job  # before it runs, so that kill() finds every running job
+            if self._cancelled or not future.set_running_or_notify_cancel():
+                future.cancel()  # shutdown(cancel=True) came after this job was dequeued
+                running.pop(future, None)
+                continue
             if job.timeout is not None:
                 self._watch.add(
                     time.monotonic() + job.timeout, functools.partial(self._expire, job)

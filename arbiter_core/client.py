@@ -1,0 +1,248 @@
+"""The Arbiter: applies tasks, waits for them, reads their status, kills and composes them."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from queue import Empty, SimpleQueue
+from typing import Any
+
+from arbiter_core import composition, records
+from arbiter_core.composition import GroupPlan, TaskCall
+from arbiter_core.endpoint import Endpoint, NodeLike
+from arbiter_core.errors import InsufficientCapacityError, TaskCancelledError
+from arbiter_core.plugins import PluginRegistry
+from arbiter_core.replies import ReplyRouter
+from arbiter_core.submission import read_status, settle_unrun, submit
+from arbiter_core.wire import Envelope
+
+RESYNC_INTERVAL = 5.0
+"""Seconds without a completion event after which a wait re-reads its pending records.
+
+Completion events wake waiters at once; they are broadcast, so at most once, and
+one can be lost while the broker restarts. The re-read is the safety net for that
+case, not the way results are found.
+"""
+
+CallLike = TaskCall | str
+
+
+class Arbiter(Endpoint):
+    """The client side: ``apply`` tasks by name and follow them to their result.
+
+    Each Arbiter has its own reply channel: two arbiters waiting at once never
+    receive each other's completions. ``status`` works from any process, for
+    any task id, as long as its record has not expired (``result_ttl``).
+    """
+
+    def __init__(
+        self,
+        event_node: NodeLike = None,
+        *,
+        registry: PluginRegistry | None = None,
+        **settings: Any,
+    ) -> None:
+        super().__init__(event_node, registry=registry, **settings)
+        self.id = uuid.uuid4().hex
+        self.reply_to = records.reply_event(self.id)
+        self._router = ReplyRouter()
+        self.node.subscribe(self.reply_to, self._router.deliver)
+
+    def close(self) -> None:
+        self.node.unsubscribe(self.reply_to, self._router.deliver)
+        super().close()
+
+    # ------------------------------------------------------------------ applying
+    def apply(
+        self,
+        name: str,
+        tasks_count: int = 1,
+        task_args: Sequence[Any] | None = None,
+        task_kwargs: Mapping[str, Any] | None = None,
+        queue: str = "default",
+    ) -> list[str]:
+        """Queue ``tasks_count`` runs of task ``name``; return their ids.
+
+        Arguments that cannot be serialized raise
+        :class:`~arbiter_core.errors.SerializationError` here, naming the argument,
+        before anything is queued.
+        """
+        if not isinstance(tasks_count, int) or isinstance(tasks_count, bool) or tasks_count < 1:
+            raise ValueError(f"tasks_count must be an int >= 1, got {tasks_count!r}")
+        call = TaskCall(name, _args(task_args), dict(task_kwargs or {}), queue)
+        envelopes = [call.envelope(self.reply_to) for _ in range(tasks_count)]
+        self.wire.encode(envelopes[0])
+        for envelope in envelopes:
+            submit(self, envelope)
+        return [envelope.id for envelope in envelopes]
+
+    def group(
+        self,
+        tasks: Iterable[CallLike],
+        callback: CallLike | None = None,
+        finalizer: CallLike | None = None,
+        finalizer_timeout: float | None = None,
+    ) -> GroupPlan:
+        """Apply tasks together; ``callback`` runs with their results (a list, in order)
+        once all succeeded; ``finalizer`` runs after everything, even after failures,
+        or after ``finalizer_timeout`` seconds if the group has not finished by then."""
+        return composition.plan_group(
+            self,
+            [_as_call(t) for t in tasks],
+            self.reply_to,
+            callback=_as_call(callback) if callback is not None else None,
+            finalizer=_as_call(finalizer) if finalizer is not None else None,
+            finalizer_timeout=finalizer_timeout,
+        )
+
+    def squad(
+        self,
+        tasks: Iterable[CallLike],
+        callback: CallLike | None = None,
+        finalizer: CallLike | None = None,
+    ) -> GroupPlan:
+        """A group that must start at once: refused unless live workers have enough free slots."""
+        calls = [_as_call(t) for t in tasks]
+        needed = Counter(call.queue for call in calls)
+        available = self.workers()
+        for queue, count in needed.items():
+            free = available.get(queue, {}).get("available", 0)
+            if free < count:
+                raise InsufficientCapacityError(
+                    f"the squad needs {count} free slot(s) on queue {queue!r}, but the live "
+                    f"workers there have {free}; start more minions or use group()"
+                )
+        return self.group(calls, callback=callback, finalizer=finalizer)
+
+    def pipe(
+        self,
+        tasks: Iterable[CallLike],
+        persistent_args: Sequence[Any] | None = None,
+        persistent_kwargs: Mapping[str, Any] | None = None,
+    ) -> list[str]:
+        """Run tasks one after another; each receives the previous result as its first
+        argument, and every task also receives ``persistent_args``/``persistent_kwargs``.
+        If one fails, the rest are marked failed without running. Returns every id."""
+        return composition.plan_pipe(
+            self,
+            [_as_call(t) for t in tasks],
+            self.reply_to,
+            persistent_args=_args(persistent_args),
+            persistent_kwargs=persistent_kwargs,
+        )
+
+    # ------------------------------------------------------------------ following
+    def status(self, task_id: str) -> dict[str, Any]:
+        """The task's record as a JSON-able dict: ``state``, ``result``, ``error`` (type,
+        message, traceback), timestamps and ``worker``; state ``unknown`` if absent/expired."""
+        return read_status(self, self.node.get(records.task_key(task_id)), task_id)
+
+    def wait_for_tasks(
+        self, task_ids: Iterable[str], timeout: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield each task's final status as it finishes, in completion order.
+
+        Tasks that finished before the wait began are yielded first. Raises
+        ``TimeoutError`` if ``timeout`` seconds pass with tasks still unfinished.
+        """
+        pending = dict.fromkeys(task_ids)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        inbox: SimpleQueue[str] = SimpleQueue()
+        self._router.register(pending, inbox)
+        try:
+            yield from self._collect_final(pending)
+            while pending:
+                wait = RESYNC_INTERVAL
+                if deadline is not None:
+                    wait = min(wait, deadline - time.monotonic())
+                    if wait <= 0:
+                        raise TimeoutError(
+                            f"{len(pending)} task(s) still unfinished after {timeout:g}s"
+                        )
+                try:
+                    task_id = inbox.get(timeout=wait)
+                except Empty:
+                    yield from self._collect_final(pending)
+                    continue
+                if task_id in pending:
+                    yield from self._collect_final({task_id: None}, pending)
+        finally:
+            self._router.unregister(list(pending), inbox)
+
+    def _collect_final(
+        self, candidates: dict[str, None], pending: dict[str, None] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the final statuses among ``candidates`` (one round trip) and drop them."""
+        pending = candidates if pending is None else pending
+        keys = {records.task_key(i): i for i in candidates}
+        stored = self.node.get_many(list(keys))
+        for key, task_id in keys.items():
+            record = stored.get(key)
+            if record is not None and record.state in records.FINAL:
+                pending.pop(task_id, None)
+                yield read_status(self, record, task_id)
+
+    # ------------------------------------------------------------------ control
+    def kill(self, task_id: str) -> bool:
+        """Stop a task: a queued one never starts; a running one is killed by its minion.
+
+        Returns False if the task is unknown or already final.
+        """
+        status = self.status(task_id)
+        if status["state"] == "unknown" or status["state"] in records.FINAL:
+            return False
+        envelope = Envelope(
+            task=status["name"],
+            id=task_id,
+            queue=status["queue"],
+            reply_to=status.get("reply_to"),
+            headers=status.get("headers") or {},
+            created_at=status.get("submitted_at") or time.time(),
+        )
+        error = TaskCancelledError(envelope.task, "killed before it started")
+        if settle_unrun(self, envelope, records.CANCELLED, error):
+            composition.advance(self, envelope, records.CANCELLED, None, killed=True)
+            return True
+        payload = self.wire.pack({"kill": [task_id]})
+        self.node.emit(records.control_event(envelope.queue), payload)
+        return True
+
+    def kill_group(self, group_id: str | GroupPlan) -> int:
+        """Kill every task of a group (members, callback, finalizer); returns how many."""
+        gid = group_id.id if isinstance(group_id, GroupPlan) else group_id
+        return sum(self.kill(task_id) for task_id in composition.group_members(self, gid))
+
+    def workers(self) -> dict[str, dict[str, int]]:
+        """Live workers per queue: ``workers``, ``total`` slots, ``active`` and ``available``."""
+        summary: dict[str, dict[str, int]] = {}
+        for info_bytes in self.node.live_workers().values():
+            info = json.loads(info_bytes)
+            row = summary.setdefault(
+                info["queue"], {"workers": 0, "total": 0, "active": 0, "available": 0}
+            )
+            row["workers"] += 1
+            row["total"] += int(info["slots"])
+            row["active"] += int(info["busy"])
+            row["available"] += max(0, int(info["slots"]) - int(info["busy"]))
+        return summary
+
+
+def _as_call(task: CallLike) -> TaskCall:
+    if isinstance(task, TaskCall):
+        return task
+    if isinstance(task, str) and task:
+        return TaskCall(task)
+    raise TypeError(f"expected a TaskCall or a task name, got {task!r}")
+
+
+def _args(args: Sequence[Any] | None) -> tuple[Any, ...]:
+    if args is None:
+        return ()
+    if isinstance(args, (str, bytes)) or not isinstance(args, Sequence):
+        raise TypeError(
+            f"task_args must be a list or tuple of arguments, got {type(args).__name__} {args!r}"
+        )
+    return tuple(args)

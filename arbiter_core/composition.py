@@ -1,0 +1,290 @@
+"""Groups, callbacks, finalizers and pipes: tasks that start when other tasks end.
+
+The Arbiter creates the plan (``plan_group``, ``plan_pipe``); minions carry it
+out as each task reaches its final state (``advance``), so a plan finishes even
+if the Arbiter that made it has gone away. Every step that must happen once
+happens behind an atomic ``transition``:
+
+* a group's record counts its unfinished members in its state (``pending:N``),
+  decremented by compare-and-set; the minion that takes it to ``pending:0``
+  starts what comes after;
+* pipe steps, callbacks and finalizers are recorded ``waiting`` from the start
+  and leave that state exactly once, so each is queued (or run) exactly once,
+  whether the group's end or the finalizer's timeout comes first.
+
+Every follow-up is idempotent, so a minion that finds a redelivered message's
+task already final runs them again: a crash between storing an outcome and
+advancing its group or pipe loses nothing.
+
+Headers an envelope may carry: ``group`` (member of that group), ``then``
+(``"callback"``/``"finalizer"`` of group ``of``), ``claim_finalizer`` (the
+delayed copy of a finalizer, run only if still ``waiting``) and ``pipe`` (the
+steps after this one).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from arbiter_core import records
+from arbiter_core.errors import FailedDependencyError
+from arbiter_core.node import Record
+from arbiter_core.submission import settle_unrun, submit
+from arbiter_core.wire import Envelope, new_task_id
+
+if TYPE_CHECKING:
+    from arbiter_core.endpoint import Endpoint
+
+WAITING = (records.WAITING,)
+
+
+@dataclass(frozen=True)
+class TaskCall:
+    """One task to apply inside a group, squad or pipe: name, arguments, queue."""
+
+    name: str
+    args: Sequence[Any] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    queue: str = "default"
+
+    def envelope(self, reply_to: str | None, **headers: Any) -> Envelope:
+        return Envelope(
+            task=self.name,
+            args=tuple(self.args),
+            kwargs=dict(self.kwargs),
+            queue=self.queue,
+            reply_to=reply_to,
+            headers=headers,
+        )
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    """What ``Arbiter.group`` created: the group id and every task id it will produce."""
+
+    id: str
+    members: list[str]
+    callback: str | None
+    finalizer: str | None
+
+    @property
+    def all_ids(self) -> list[str]:
+        extra = [i for i in (self.callback, self.finalizer) if i is not None]
+        return [*self.members, *extra]
+
+
+# ---------------------------------------------------------------------------- planning
+def plan_group(
+    endpoint: Endpoint,
+    calls: Sequence[TaskCall],
+    reply_to: str,
+    callback: TaskCall | None = None,
+    finalizer: TaskCall | None = None,
+    finalizer_timeout: float | None = None,
+) -> GroupPlan:
+    """Record the group, then push its members (and a delayed finalizer if it has a timeout)."""
+    if not calls:
+        raise ValueError("a group needs at least one task")
+    group_id = new_task_id()
+    members = [call.envelope(reply_to, group=group_id) for call in calls]
+    for envelope in members:
+        endpoint.wire.encode(envelope)  # every argument checked before anything is written
+    then_callback = callback.envelope(reply_to, then="callback", of=group_id) if callback else None
+    then_finalizer = (
+        finalizer.envelope(reply_to, then="finalizer", of=group_id) if finalizer else None
+    )
+    member_ids = [e.id for e in members]
+    data = {
+        "id": group_id,
+        "members": member_ids,
+        "done": [],
+        "callback": then_callback.to_dict() if then_callback else None,
+        "finalizer": then_finalizer.to_dict() if then_finalizer else None,
+    }
+    endpoint.node.transition(
+        records.group_key(group_id),
+        Record(records.pending_state(len(members)), endpoint.wire.pack(data, "group")),
+        ttl=endpoint.settings.result_ttl,
+    )
+    for later in (then_callback, then_finalizer):
+        if later is not None:  # recorded from the start, so callers can wait on its id
+            _record_waiting(endpoint, later)
+    for envelope in members:
+        submit(endpoint, envelope)
+    if then_finalizer is not None and finalizer_timeout is not None:
+        delayed = _with_headers(then_finalizer, claim_finalizer=True)
+        endpoint.node.push(
+            delayed.queue, endpoint.wire.encode(delayed), not_before=time.time() + finalizer_timeout
+        )
+    return GroupPlan(
+        id=group_id,
+        members=member_ids,
+        callback=then_callback.id if then_callback else None,
+        finalizer=then_finalizer.id if then_finalizer else None,
+    )
+
+
+def plan_pipe(
+    endpoint: Endpoint,
+    calls: Sequence[TaskCall],
+    reply_to: str,
+    persistent_args: Sequence[Any] = (),
+    persistent_kwargs: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Push the first step; the others are recorded queued and pushed by the minion in turn."""
+    if not calls:
+        raise ValueError("a pipe needs at least one task")
+    steps = [
+        Envelope(
+            task=call.name,
+            args=(*call.args, *persistent_args),
+            kwargs={**call.kwargs, **(persistent_kwargs or {})},
+            queue=call.queue,
+            reply_to=reply_to,
+        )
+        for call in calls
+    ]
+    for step in steps:
+        endpoint.wire.encode(step)
+    for step in steps[1:]:
+        _record_waiting(endpoint, step)
+    submit(endpoint, _with_rest(steps[0], steps[1:]))
+    return [step.id for step in steps]
+
+
+def _with_rest(step: Envelope, rest: Sequence[Envelope]) -> Envelope:
+    """Attach the steps still to come, so the minion that ends ``step`` can push the next."""
+    return _with_headers(step, pipe=[r.to_dict() for r in rest]) if rest else step
+
+
+# ---------------------------------------------------------------------------- advancing
+def advance(
+    endpoint: Endpoint, envelope: Envelope, state: str, result: Any, *, killed: bool = False
+) -> None:
+    """Run after a task's final state was stored: by its minion, or by ``kill``.
+
+    A killed callback does not start the finalizer early: the group's end does.
+    """
+    headers = envelope.headers
+    if "pipe" in headers:
+        _advance_pipe(endpoint, envelope, state, result)
+    if "group" in headers:
+        _member_done(endpoint, str(headers["group"]), envelope.id)
+    if headers.get("then") == "callback" and not killed:
+        _fire_finalizer(endpoint, str(headers["of"]))
+
+
+def _advance_pipe(endpoint: Endpoint, envelope: Envelope, state: str, result: Any) -> None:
+    following = [Envelope.from_dict(step) for step in envelope.headers["pipe"]]
+    if not following:
+        return
+    nxt, rest = following[0], following[1:]
+    if state == records.SUCCEEDED:  # the previous result comes first, as in a Celery chain
+        submit(endpoint, _with_rest(_with_args(nxt, (result, *nxt.args)), rest), expect=WAITING)
+        return
+    for step in following:  # the rest of the pipe can never run
+        error = FailedDependencyError(step.task, dependency=envelope.task)
+        settle_unrun(endpoint, step, records.FAILED, error)
+
+
+def _member_done(endpoint: Endpoint, group_id: str, member_id: str) -> None:
+    """Count a member as done (once, even if called again) and start what follows at zero."""
+    key = records.group_key(group_id)
+    node = endpoint.node
+    while True:
+        current = node.get(key)
+        if current is None:
+            return  # expired with its result TTL: nothing left to start
+        data = endpoint.wire.unpack(current.data)
+        remaining = int(current.state.partition(":")[2])
+        if member_id in data["done"]:
+            break  # counted before a crash: only re-run what follows, if due
+        remaining -= 1
+        data["done"].append(member_id)
+        written, _ = node.transition(
+            key,
+            Record(records.pending_state(remaining), endpoint.wire.pack(data, "group")),
+            ttl=endpoint.settings.result_ttl,
+            expect=(current.state,),
+        )
+        if written:
+            break
+    if remaining == 0:
+        _group_done(endpoint, group_id, data)
+
+
+def _group_done(endpoint: Endpoint, group_id: str, data: dict[str, Any]) -> None:
+    callback = data.get("callback")
+    if callback is None:
+        _fire_finalizer(endpoint, group_id, data)
+        return
+    envelope = Envelope.from_dict(callback)
+    stored = endpoint.node.get_many([records.task_key(i) for i in data["members"]])
+    statuses = [
+        endpoint.wire.unpack(stored[records.task_key(i)].data)
+        if records.task_key(i) in stored
+        else None
+        for i in data["members"]
+    ]
+    failed = [s for s in statuses if s is None or s["state"] != records.SUCCEEDED]
+    if failed:
+        culprit = failed[0]["name"] if failed[0] else "an expired member"
+        error = FailedDependencyError(envelope.task, dependency=culprit)
+        settle_unrun(endpoint, envelope, records.FAILED, error)
+        _fire_finalizer(endpoint, group_id, data)
+        return
+    results = [s["result"] for s in statuses if s is not None]
+    if submit(endpoint, _with_args(envelope, (*envelope.args, results)), expect=WAITING):
+        return
+    callback_now = endpoint.node.get(records.task_key(envelope.id))
+    if callback_now is not None and callback_now.state in records.FINAL:
+        _fire_finalizer(endpoint, group_id, data)  # the callback was killed: nothing else will
+
+
+def _fire_finalizer(endpoint: Endpoint, group_id: str, data: dict[str, Any] | None = None) -> None:
+    """Queue the group's finalizer, unless it was queued (or run by its timeout) already."""
+    if data is None:
+        current = endpoint.node.get(records.group_key(group_id))
+        if current is None:
+            return
+        data = endpoint.wire.unpack(current.data)
+    if data.get("finalizer") is not None:
+        submit(endpoint, Envelope.from_dict(data["finalizer"]), expect=WAITING)
+
+
+def group_members(endpoint: Endpoint, group_id: str) -> list[str]:
+    """Every task id of a group, what runs after it first (callback, finalizer), then the
+    members: killed in that order, the members' ends cannot start what comes after."""
+    current = endpoint.node.get(records.group_key(group_id))
+    if current is None:
+        return []
+    data = endpoint.wire.unpack(current.data)
+    ids = [then["id"] for then in (data.get("callback"), data.get("finalizer")) if then]
+    return [*ids, *data["members"]]
+
+
+def _record_waiting(endpoint: Endpoint, envelope: Envelope) -> None:
+    record = records.task_status(envelope, records.WAITING)
+    endpoint.node.transition(
+        records.task_key(envelope.id),
+        Record(records.WAITING, endpoint.wire.pack(record, "record")),
+        ttl=endpoint.settings.result_ttl,
+        expect=(records.ABSENT,),
+    )
+
+
+def _with_headers(envelope: Envelope, **headers: Any) -> Envelope:
+    return Envelope.from_dict({**envelope.to_dict(), "headers": {**envelope.headers, **headers}})
+
+
+def _with_args(envelope: Envelope, args: tuple[Any, ...]) -> Envelope:
+    return Envelope.from_dict({**envelope.to_dict(), "args": list(args)})
+
+
+def has_follow_ups(envelope: Envelope) -> bool:
+    """Whether ending this task advances a group or pipe (then the minion does it before acking)."""
+    headers = envelope.headers
+    return "pipe" in headers or "group" in headers or headers.get("then") == "callback"

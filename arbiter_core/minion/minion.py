@@ -1,0 +1,170 @@
+"""The Minion: registers tasks and runs them from a queue, on any EventNode."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any, TypeVar
+
+from arbiter_core import composition
+from arbiter_core.endpoint import Endpoint, NodeLike
+from arbiter_core.minion.registry import TaskRegistry
+from arbiter_core.minion.worker import Worker
+from arbiter_core.plugins import PluginRegistry
+from arbiter_core.task import Seconds
+from arbiter_core.wire import Envelope
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("arbiter.minion")
+
+DEFAULT_GRACE = 30.0
+"""Seconds a stopping minion lets in-flight tasks finish before requeueing them."""
+
+
+class Minion(Endpoint):
+    """A worker: ``@app.task`` registers functions, ``app.run(workers=N)`` serves a queue.
+
+    ``event_node`` is an :class:`~arbiter_core.node.EventNode`, a broker URL, or
+    None for the configured broker (``ARBITER_BROKER_URL``, ``pyproject.toml``,
+    else ``memory://``). Settings not given here come from the configuration.
+    """
+
+    def __init__(
+        self,
+        event_node: NodeLike = None,
+        queue: str = "default",
+        *,
+        registry: PluginRegistry | None = None,
+        **settings: Any,
+    ) -> None:
+        super().__init__(event_node, registry=registry, **settings)
+        if not isinstance(queue, str) or not queue:
+            raise ValueError(f"queue must be a non-empty string, got {queue!r}")
+        self.queue = queue
+        self.tasks = TaskRegistry(queue)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._worker: Worker | None = None
+        self._lock = threading.Lock()
+
+    def task(
+        self,
+        name: str | None = None,
+        *,
+        retries: int = 0,
+        delay: Seconds | None = None,
+        timeout: Seconds | None = None,
+    ) -> Callable[[F], F]:
+        """Register the decorated function under ``name`` (default: ``module.qualname``).
+
+        ``retries`` further attempts after a failure, each ``delay`` later;
+        ``timeout`` bounds each attempt. ``async def`` functions are run on an
+        event loop of their own.
+        """
+        if callable(name):  # used bare: @app.task
+            function = name
+            self.tasks.register(function)
+            return function
+        return self.tasks.decorator(name, retries=retries, delay=delay, timeout=timeout)
+
+    def run(
+        self,
+        workers: int = 1,
+        *,
+        pool: str = "thread",
+        grace: float = DEFAULT_GRACE,
+        handle_signals: bool = True,
+    ) -> None:
+        """Serve the queue with ``workers`` slots until stopped; blocks.
+
+        ``pool`` names a registered worker pool (``thread``, ``process``, or a
+        plugin's). SIGTERM and SIGINT (when called from the main thread), or
+        :meth:`stop` from another thread, stop it gracefully: no new pulls,
+        in-flight tasks get ``grace`` seconds, and what is still running then is
+        requeued for another minion.
+        """
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+        with self._lock:
+            if self._worker is not None:
+                raise RuntimeError("this minion is already running")
+            self._worker = Worker(self, self.registry.create_pool(pool, workers), workers, grace)
+        log.info(
+            "minion %s serving queue %r with %d %s slot(s) on %s",
+            self.worker_id,
+            self.queue,
+            workers,
+            pool,
+            self.node.url,
+        )
+        try:
+            with self._signals_stop(handle_signals):
+                self._worker.run()
+        finally:
+            with self._lock:
+                self._worker = None
+
+    def stop(self) -> None:
+        """Ask a running :meth:`run` to stop gracefully; returns at once."""
+        with self._lock:
+            worker = self._worker
+        if worker is not None:
+            worker.stop()
+
+    @contextmanager
+    def _signals_stop(self, enabled: bool) -> Iterator[None]:
+        if not enabled or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            log.info("received %s: stopping gracefully", signal.Signals(signum).name)
+            self.stop()
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    # ------------------------------------------------------------------ used by the worker
+    def follow_up(self, envelope: Envelope, state: str, result: Any) -> None:
+        """After a task's final state is stored: advance its group or pipe."""
+        composition.advance(self, envelope, state, result)
+
+    def observe(self, event: str, envelope: Envelope, **details: Any) -> None:
+        """Tell lifecycle-observer plugins; an observer's failure never reaches the task."""
+        hook = self.registry.hook
+        common = {"task_id": envelope.id, "name": envelope.task, "queue": envelope.queue}
+        if event == "started":
+            hook.arbiter_task_started(**common, attempt=envelope.attempt, worker_id=self.worker_id)
+        elif event == "retried":
+            hook.arbiter_task_retried(
+                **common,
+                attempt=envelope.attempt - 1,
+                error=details["error"],
+                delay=details["delay"],
+            )
+        elif event == "succeeded":
+            hook.arbiter_task_succeeded(
+                **common,
+                attempt=envelope.attempt,
+                value=details.get("value"),
+                duration=details["duration"],
+            )
+        elif event == "failed":
+            hook.arbiter_task_failed(
+                **common,
+                attempt=envelope.attempt,
+                error=details["error"],
+                duration=details["duration"],
+            )
+        elif event == "cancelled":
+            hook.arbiter_task_cancelled(**common, reason=str(details.get("error")))

@@ -1,0 +1,43 @@
+"""The EventNode contract: the broker abstraction every backend implements.
+
+Three faces, each an abstract class whose docstrings state the guarantees:
+:class:`Broadcaster` (fan-out, at most once), :class:`WorkQueue` (durable,
+competing consumers, leases, dead letters) and :class:`StateStore` (records
+with TTL, atomic transitions, worker registry). :class:`EventNode` unites them
+with a lifecycle; :class:`ComposedNode` takes the state face from another node.
+The conformance suite in :mod:`arbiter_core.conformance` checks every guarantee.
+"""
+
+from arbiter_core.node.broadcast import Broadcaster, EventCallback
+from arbiter_core.node.composed import ComposedNode, NoStateStore
+from arbiter_core.node.event_node import (
+    BROADCAST,
+    CROSS_PROCESS,
+    DEFAULT_NAMESPACE,
+    PERSISTENT,
+    QUEUE,
+    STATE,
+    EventNode,
+)
+from arbiter_core.node.state_store import ABSENT, Record, StateStore
+from arbiter_core.node.work_queue import DeadLetter, Delivery, WorkQueue
+
+__all__ = [
+    "ABSENT",
+    "BROADCAST",
+    "CROSS_PROCESS",
+    "DEFAULT_NAMESPACE",
+    "PERSISTENT",
+    "QUEUE",
+    "STATE",
+    "Broadcaster",
+    "ComposedNode",
+    "DeadLetter",
+    "Delivery",
+    "EventCallback",
+    "EventNode",
+    "NoStateStore",
+    "Record",
+    "StateStore",
+    "WorkQueue",
+]

@@ -1,0 +1,46 @@
+"""The broadcast face: fan-out events to every subscriber, at most once."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+EventCallback = Callable[[str, bytes], None]
+"""Called as ``callback(event, payload)`` on the node's delivery thread."""
+
+
+class Broadcaster(ABC):
+    """Publish/subscribe for control and notifications.
+
+    Guarantees an implementation makes:
+
+    * ``emit`` reaches every callback subscribed to that event *at the time*, on
+      every node instance connected to the same broker and namespace, in any
+      process, including subscribers of the emitting node itself.
+    * Delivery is at most once: a subscriber that is disconnected (or not yet
+      subscribed) misses the event. Nothing that matters may rely on broadcast
+      alone; it is for control (kill, stats requests) and for waking waiters who
+      then read the state store.
+    * Events emitted by one node to one event arrive at each subscriber in the
+      order they were emitted.
+    * Callbacks run on a thread owned by the node, one event at a time per node;
+      they must return quickly. An exception in a callback is logged and does
+      not stop delivery to the others.
+    * After a reconnect, existing subscriptions are restored by the node.
+    """
+
+    @abstractmethod
+    def emit(self, event: str, payload: bytes) -> None:
+        """Send ``payload`` to every current subscriber of ``event``."""
+
+    @abstractmethod
+    def subscribe(self, event: str, callback: EventCallback) -> None:
+        """Call ``callback(event, payload)`` for each later ``emit`` of ``event``.
+
+        When this returns, the subscription is active: an ``emit`` that starts
+        afterwards, from any node, reaches it.
+        """
+
+    @abstractmethod
+    def unsubscribe(self, event: str, callback: EventCallback) -> None:
+        """Stop calling ``callback`` for ``event``; unknown pairs are ignored."""

@@ -1,0 +1,131 @@
+"""``EventNode``: one backend's broadcast, work queues and state store, with a lifecycle."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Collection
+from types import TracebackType
+from typing import TypeVar
+
+from arbiter_core.errors import UnsupportedOperationError
+from arbiter_core.node.broadcast import Broadcaster
+from arbiter_core.node.state_store import Record, StateStore
+from arbiter_core.node.work_queue import Delivery, WorkQueue
+
+_Node = TypeVar("_Node", bound="EventNode")
+
+DEFAULT_NAMESPACE = "arbiter"
+
+BROADCAST = "broadcast"
+"""Capability: emit/subscribe work across node instances."""
+QUEUE = "queue"
+"""Capability: durable work queues with leases."""
+STATE = "state"
+"""Capability: the state store (records, transitions, worker registry)."""
+CROSS_PROCESS = "cross-process"
+"""Capability: nodes in other processes (or machines) share the broker."""
+PERSISTENT = "persistent"
+"""Capability: queued messages survive a broker restart (given the broker is configured to)."""
+
+
+class EventNode(Broadcaster, WorkQueue, StateStore):
+    """The broker abstraction: the only way arbiter talks to the outside world.
+
+    A backend subclasses this and writes the abstract methods of the three
+    faces (:class:`Broadcaster`, :class:`WorkQueue`, :class:`StateStore`, whose
+    docstrings state the guarantees) plus :meth:`close`. Everything else —
+    message encoding and signing, task states, waiting, retries — is built once
+    in the core on top of these methods, for every backend.
+
+    Every key a node writes lives under its ``namespace``, so many applications
+    can share one broker. Nodes are thread-safe, usable as context managers, and
+    open their connections lazily or in ``__init__`` as they see fit; after a
+    broker restart they reconnect with backoff on their own.
+
+    ``capabilities`` declares what the node can serve (see the constants in this
+    module); the core checks them and explains what is missing instead of
+    failing somewhere deep.
+    """
+
+    capabilities: frozenset[str] = frozenset({BROADCAST, QUEUE, STATE, CROSS_PROCESS})
+
+    def __init__(self, *, namespace: str = DEFAULT_NAMESPACE) -> None:
+        if not namespace or not isinstance(namespace, str):
+            raise ValueError(f"namespace must be a non-empty string, got {namespace!r}")
+        self.namespace = namespace
+
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """Where this node connects, with any password masked (safe to log)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release every connection and thread; idempotent. Later calls raise NodeClosedError."""
+
+    def require(self, capability: str, why: str) -> None:
+        """Raise a clear :class:`UnsupportedOperationError` unless the node has ``capability``."""
+        if capability not in self.capabilities:
+            raise UnsupportedOperationError(
+                f"{type(self).__name__} ({self.url}) cannot provide {capability!r}, "
+                f"which {why} needs"
+            )
+
+    # -- combined operations: built on the faces; a backend may do each in one round trip
+    def transition_and_push(
+        self,
+        key: str,
+        record: Record,
+        *,
+        ttl: float,
+        expect: Collection[str | None] | None,
+        queue: str,
+        body: bytes,
+        not_before: float | None = None,
+    ) -> bool:
+        """:meth:`transition`, then push ``body`` only if the record was written.
+
+        The record exists before any worker can pull the message. A backend may
+        override this to do both in one round trip, in this order.
+        """
+        written, _ = self.transition(key, record, ttl=ttl, expect=expect)
+        if written:
+            self.push(queue, body, not_before=not_before)
+        return written
+
+    def transition_and_ack(
+        self,
+        delivery: Delivery,
+        key: str,
+        record: Record,
+        *,
+        ttl: float,
+        expect: Collection[str | None] | None,
+        event: str | None = None,
+        payload: bytes = b"",
+    ) -> bool:
+        """Store an outcome, emit ``payload`` on ``event`` if it was written, then ack.
+
+        Stored before acked: a crash in between redelivers the message rather than
+        losing the outcome. A backend may override this to do all three in one
+        round trip, in this order.
+        """
+        written, _ = self.transition(key, record, ttl=ttl, expect=expect)
+        if written and event:
+            self.emit(event, payload)
+        self.ack(delivery)
+        return written
+
+    def __enter__(self: _Node) -> _Node:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url} namespace={self.namespace!r}>"

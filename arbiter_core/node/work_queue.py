@@ -1,0 +1,106 @@
+"""The work-queue face: durable queues, competing consumers, leases, dead letters."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message handed to one consumer under a lease.
+
+    ``receipt`` identifies *this* lease: after the lease expired and the message
+    went to another consumer, the old receipt no longer acks, nacks or renews it.
+    ``delivery_count`` is 1 on the first delivery and grows with each redelivery.
+    """
+
+    queue: str
+    message_id: str
+    body: bytes
+    delivery_count: int
+    receipt: str
+    enqueued_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message taken out of circulation, with the reason it will not be delivered."""
+
+    queue: str
+    message_id: str
+    body: bytes
+    reason: str
+    delivery_count: int
+    dead_at: float
+
+
+class WorkQueue(ABC):
+    """At-least-once work queues with leases.
+
+    Guarantees an implementation makes:
+
+    * **Durable and competing**: a pushed message is delivered to one consumer
+      at a time among all nodes pulling that queue; it stays stored until acked
+      or dead-lettered (on a broker that persists, across broker restarts).
+    * **FIFO** among ready messages of a queue (ties in time keep push order).
+    * **Delayed delivery**: a message pushed with ``not_before`` (a
+      ``time.time()`` value) is not delivered before then, and is delivered
+      once, not duplicated, when several consumers race for it.
+    * **Leases**: a pulled message is invisible to others for ``lease`` seconds.
+      ``renew`` restarts the lease; ``ack`` removes the message; ``nack`` makes
+      it deliverable again (optionally after ``delay``). A lease that runs out
+      (consumer died) makes the message deliverable to another consumer — never
+      before it runs out. Operations with a stale receipt return False and do
+      nothing.
+    * **Delivery count and dead letters**: each delivery increments the count; a
+      message that would be delivered more than ``max_deliveries`` times is
+      moved to the queue's dead letters instead, with a reason. ``dead_letter``
+      moves a message there directly (it failed to decode or verify).
+    * ``pull`` blocks on the broker (no sleep-polling) until a message is ready
+      or ``timeout`` passes; ``timeout=0`` returns at once.
+    """
+
+    @abstractmethod
+    def push(self, queue: str, body: bytes, *, not_before: float | None = None) -> str:
+        """Store ``body`` on ``queue`` (deliverable from ``not_before``); return its message id."""
+
+    @abstractmethod
+    def pull(
+        self, queue: str, *, timeout: float | None, lease: float, max_messages: int = 1
+    ) -> list[Delivery]:
+        """Lease up to ``max_messages`` ready messages, waiting up to ``timeout`` for the first.
+
+        ``timeout=None`` waits until a message arrives or the node is closed.
+        Returns an empty list on timeout, or when the node is closed (by
+        another thread) while the pull waits.
+        """
+
+    @abstractmethod
+    def ack(self, delivery: Delivery) -> bool:
+        """Remove the message for good; False if the lease was no longer held."""
+
+    @abstractmethod
+    def nack(self, delivery: Delivery, *, delay: float = 0.0) -> bool:
+        """Release the lease so the message is delivered again after ``delay`` seconds.
+
+        False if the lease was no longer held. A message that has used up its
+        deliveries goes to the dead letters instead (see the class docstring).
+        """
+
+    @abstractmethod
+    def renew(self, deliveries: Sequence[Delivery], lease: float) -> list[bool]:
+        """Restart the leases (``lease`` seconds from now); per delivery, whether still held."""
+
+    @abstractmethod
+    def dead_letter(self, delivery: Delivery, reason: str) -> bool:
+        """Move the message to the dead letters with ``reason``; False if the lease was lost."""
+
+    @abstractmethod
+    def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
+        """The queue's dead letters, oldest first (up to ``limit``)."""
+
+    @abstractmethod
+    def queue_size(self, queue: str) -> int:
+        """Messages stored and not yet acked or dead-lettered: ready, delayed or leased."""

@@ -1,0 +1,148 @@
+"""Every hook an arbiter plugin can implement: the whole extension surface in one file.
+
+A plugin is a module (or any object) with functions named after these hooks and
+decorated with :data:`hookimpl`; it is found through the ``arbiter`` entry-point
+group of its distribution::
+
+    [project.entry-points.arbiter]
+    myplugin = "mypackage.arbiter_plugin"
+
+Hooks are always called with keyword arguments, and an implementation may accept
+any subset of a hook's arguments, so a hook can grow an argument without
+breaking older plugins. Implementations are checked against these specs when the
+plugin is loaded: a misspelt hook or argument name is reported then, naming the
+plugin, rather than silently never called. See ``docs/plugins.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pluggy
+
+from arbiter_core.node import EventNode
+from arbiter_core.pool import WorkerPool
+from arbiter_core.settings import Settings
+
+PROJECT = "arbiter"
+"""The pluggy project name, which is also the entry-point group plugins register in."""
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+NodeFactory = Callable[[str, Settings], EventNode]
+"""``factory(url, settings) -> EventNode``: builds a node for one URL."""
+PoolFactory = Callable[[int], WorkerPool]
+"""``PoolClass(slots) -> WorkerPool``: builds a pool with that many slots."""
+
+
+# --- backends ---------------------------------------------------------------------------------
+
+
+@hookspec
+def arbiter_node_schemes() -> Mapping[str, NodeFactory | str]:
+    """Declare the broker URL schemes this plugin serves.
+
+    Called when a :class:`~arbiter_core.plugins.PluginRegistry` first needs the
+    schemes (``connect()``, ``arbiter plugins``), and again only after another
+    plugin is registered on it: the answer is cached and should not change.
+
+    Return a mapping ``{scheme: factory}``, schemes lower-case and without
+    ``://``. A factory is either a callable ``factory(url: str, settings:
+    Settings) -> EventNode`` or, preferably, a ``"package.module:attribute"``
+    string naming one; a string is imported only when a URL with that scheme is
+    used, so a plugin whose broker client is an optional extra can still list
+    its schemes, and importing the registry stays cheap (kombu's
+    ``TRANSPORT_ALIASES`` work the same way). If the import fails, the user is
+    told which plugin and which module are missing.
+
+    The factory receives the URL as the user wrote it and the resolved
+    :class:`~arbiter_core.settings.Settings` (namespace, lease, ...). It should
+    raise :class:`~arbiter_core.errors.ConfigurationError` for a malformed URL.
+    """
+    raise NotImplementedError  # a spec is never called
+
+
+@hookspec
+def arbiter_worker_pools() -> Mapping[str, type[Any] | PoolFactory | str]:
+    """Declare the worker pools this plugin provides, by name (``"thread"``, ``"process"``).
+
+    Called when a registry first needs the pools (a Minion starting), and cached
+    like :func:`arbiter_node_schemes`.
+
+    Return ``{name: pool}`` where ``pool`` is a class (or callable) constructed
+    as ``pool(slots)`` whose instances honour
+    :class:`~arbiter_core.pool.WorkerPool`, or a lazy ``"module:Class"`` string
+    imported only when that pool is chosen.
+    """
+    raise NotImplementedError
+
+
+# --- task lifecycle observers -------------------------------------------------------------------
+#
+# For metrics, tracing and audit plugins. Every observer is called synchronously,
+# on the thread where the event happens (a Minion's worker thread, or the thread
+# that called Arbiter.apply), so it must return quickly: hand slow work (network
+# exports) to a queue of your own. An exception raised by an observer is logged
+# with the plugin's name and never reaches the task or the other observers.
+# Observers return None.
+
+
+@hookspec
+def arbiter_task_submitted(task_id: str, name: str, queue: str, eta: float | None) -> None:
+    """A task was accepted by the broker (``Arbiter.apply`` and friends).
+
+    ``task_id`` is the id returned to the caller, ``name`` the registered task
+    name, ``queue`` the queue it was pushed to, and ``eta`` the ``time.time()``
+    before which it will not run, or None for "as soon as possible".
+    """
+
+
+@hookspec
+def arbiter_task_started(task_id: str, name: str, queue: str, attempt: int, worker_id: str) -> None:
+    """A worker began running one attempt of a task.
+
+    ``attempt`` is 1 for the first run and grows with each retry; ``worker_id``
+    is the Minion's id as listed by ``Arbiter.workers()``.
+    """
+
+
+@hookspec
+def arbiter_task_retried(
+    task_id: str, name: str, queue: str, attempt: int, error: BaseException, delay: float
+) -> None:
+    """An attempt failed and the task will run again.
+
+    ``attempt`` is the attempt that failed, ``error`` what it raised, and
+    ``delay`` the seconds before the next attempt becomes deliverable.
+    """
+
+
+@hookspec
+def arbiter_task_succeeded(
+    task_id: str, name: str, queue: str, attempt: int, value: object, duration: float
+) -> None:
+    """A task returned; its result is stored.
+
+    ``value`` is the return value (do not mutate it), ``duration`` the seconds
+    the successful attempt took.
+    """
+
+
+@hookspec
+def arbiter_task_failed(
+    task_id: str, name: str, queue: str, attempt: int, error: BaseException, duration: float
+) -> None:
+    """A task failed for good: its last attempt raised, timed out or its worker was lost.
+
+    ``error`` is the final exception (for example a
+    :class:`~arbiter_core.errors.TaskTimeoutError` or
+    :class:`~arbiter_core.errors.WorkerLostError`), ``duration`` the seconds
+    the last attempt took.
+    """
+
+
+@hookspec
+def arbiter_task_cancelled(task_id: str, name: str, queue: str, reason: str) -> None:
+    """A task was killed or cancelled before finishing; ``reason`` says by whom or why."""

@@ -1,0 +1,97 @@
+"""Task states and the state-store key layout: every key the core writes, in one place.
+
+Keys are logical; each node prefixes them with its namespace.
+
+==========================  =====================================================
+``task:{id}``               one task's record; state compared by ``transition``
+``group:{id}``              a group's members and what runs after them; its
+                            state ``pending:N`` counts members not yet final
+``reply:{arbiter id}``      (broadcast event) ids of tasks that reached a final
+                            state, sent to the Arbiter that applied them
+``control:{queue}``         (broadcast event) kill requests for a queue's minions
+==========================  =====================================================
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from arbiter_core.wire import Envelope
+
+WAITING = "waiting"
+"""Recorded but not queued yet: a pipe step, callback or finalizer waiting for other tasks.
+
+It leaves this state exactly once (to ``queued``), so a follow-up that is run again
+after a crash never queues the same task twice."""
+QUEUED = "queued"
+"""Pushed and waiting for a worker (also between retries)."""
+RUNNING = "running"
+"""A worker leased the message and started the function."""
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+CANCELLED = "cancelled"
+
+FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+"""States no later write may leave: a late duplicate never overwrites an outcome."""
+
+ABSENT = None
+"""In an ``expect`` list: no record yet."""
+
+STARTABLE = (ABSENT, QUEUED, RUNNING)
+"""States a worker may (re)start a task from: RUNNING once a crashed holder's lease ran out."""
+
+
+def task_key(task_id: str) -> str:
+    return f"task:{task_id}"
+
+
+def group_key(group_id: str) -> str:
+    return f"group:{group_id}"
+
+
+def reply_event(arbiter_id: str) -> str:
+    return f"reply:{arbiter_id}"
+
+
+def control_event(queue: str) -> str:
+    return f"control:{queue}"
+
+
+def pending_state(count: int) -> str:
+    """A group's state while ``count`` members are unfinished (``pending:0`` = all done)."""
+    return f"pending:{count}"
+
+
+def error_info(error: BaseException, traceback_text: str = "") -> dict[str, Any]:
+    """The JSON form of a task's error in its status: type, message and traceback text."""
+    return {"type": type(error).__name__, "message": str(error), "traceback": traceback_text}
+
+
+def task_status(
+    envelope: Envelope,
+    state: str,
+    *,
+    result: Any = None,
+    error: BaseException | None = None,
+    traceback_text: str = "",
+    started_at: float | None = None,
+    finished_at: float | None = None,
+    worker: str | None = None,
+) -> dict[str, Any]:
+    """A task's status as ``Arbiter.status`` returns it: JSON-able, whoever reads it."""
+    return {
+        "id": envelope.id,
+        "name": envelope.task,
+        "queue": envelope.queue,
+        "state": state,
+        "attempt": envelope.attempt,
+        "result": result,
+        "error": None if error is None else error_info(error, traceback_text),
+        "submitted_at": envelope.created_at,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "worker": worker,
+        "reply_to": envelope.reply_to,
+        "headers": dict(envelope.headers),
+    }

@@ -1,0 +1,70 @@
+"""Putting tasks on a queue, and settling tasks that will never run: shared by both roles."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from arbiter_core import records
+from arbiter_core.node import Record
+from arbiter_core.wire import Envelope
+
+if TYPE_CHECKING:
+    from arbiter_core.endpoint import Endpoint
+
+
+def submit(
+    endpoint: Endpoint,
+    envelope: Envelope,
+    *,
+    not_before: float | None = None,
+    expect: tuple[str | None, ...] = (records.ABSENT,),
+) -> bool:
+    """Encode (failing here, naming a bad argument), record as queued, then push.
+
+    The record is written before the push so a fast worker always finds it; the
+    push happens only if the record moved from a state in ``expect`` (absent for
+    a new task, ``waiting`` for a follow-up), so running a follow-up twice never
+    queues a task twice, and a task killed while it waited is never pushed.
+    Returns whether it was pushed.
+    """
+    body = endpoint.wire.encode(envelope)
+    record = records.task_status(envelope, records.QUEUED)
+    written = endpoint.node.transition_and_push(
+        records.task_key(envelope.id),
+        Record(records.QUEUED, endpoint.wire.pack(record, "record")),
+        ttl=endpoint.settings.result_ttl,
+        expect=expect,
+        queue=envelope.queue,
+        body=body,
+        not_before=not_before,
+    )
+    if not written:
+        return False
+    endpoint.registry.hook.arbiter_task_submitted(
+        task_id=envelope.id, name=envelope.task, queue=envelope.queue, eta=not_before
+    )
+    return True
+
+
+def settle_unrun(endpoint: Endpoint, envelope: Envelope, state: str, error: BaseException) -> bool:
+    """Give a task that will never run (its pipe or group failed, it was killed while
+    waiting or queued) its final state, and wake its Arbiter. False if it had moved on."""
+    record = records.task_status(envelope, state, error=error, finished_at=time.time())
+    written, _ = endpoint.node.transition(
+        records.task_key(envelope.id),
+        Record(state, endpoint.wire.pack(record, "record")),
+        ttl=endpoint.settings.result_ttl,
+        expect=(records.ABSENT, records.WAITING, records.QUEUED),
+    )
+    if written and envelope.reply_to:
+        endpoint.node.emit(envelope.reply_to, envelope.id.encode())
+    return written
+
+
+def read_status(endpoint: Endpoint, record: Record | None, task_id: str) -> dict[str, Any]:
+    """Decode a stored record; an absent or expired one reads as state ``unknown``."""
+    if record is None:
+        return {"id": task_id, "state": "unknown", "result": None, "error": None}
+    status: dict[str, Any] = endpoint.wire.unpack(record.data)
+    return status

@@ -1,0 +1,587 @@
+"""``MemoryBroker``: the in-process "server" that ``memory://`` nodes talk to.
+
+It honours the whole EventNode contract — leases that run out, delivery
+counts, dead letters, delayed messages, record TTLs, heartbeats — because a
+fake that cuts corners lets tests pass that a real broker would fail (kombu's
+in-memory transport skips restoring unacked messages; this one does not).
+
+Layout, per ``(namespace, queue)`` (a :class:`_Queue`):
+
+* ``ready``: FIFO deque of deliverable messages.
+* ``delayed``: heap of ``(due, seq, message)``; messages wait here, outside
+  ``ready``, until their ``not_before`` time.
+* ``leased``: message id -> message held by a consumer; ``leases`` is a heap
+  of ``(expires, seq, receipt, message)`` that may hold stale entries (acked or
+  renewed leases), recognised by their receipt and expiry no longer matching.
+* ``dead``: the dead letters, oldest first (bounded, see ``DEAD_LETTER_LIMIT``).
+
+Nothing runs in the background: every operation first *settles* the queue it
+touches (expired leases back to ``ready`` or to the dead letters, due delayed
+messages to ``ready``, in the order they fell due), and a blocking ``pull``
+waits on the queue's condition with a timeout that ends when the next lease or
+delayed message falls due. One lock guards everything; the conditions share it.
+Internal times are ``time.monotonic()``; ``not_before`` (a ``time.time()``)
+is converted at push with an offset fixed when the broker was created.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from queue import SimpleQueue
+
+from arbiter_core.node import DeadLetter, Delivery, EventCallback, Record
+
+DEAD_LETTER_LIMIT = 10_000
+"""Dead letters kept per queue; the oldest are dropped beyond this, so memory stays bounded."""
+
+_RECORD_HEAP_SLACK = 1024
+"""Stale expiry entries tolerated (beyond one per live record) before the heap is rebuilt."""
+
+
+class Sink:
+    """A node's inbox of events, drained by its delivery thread.
+
+    ``open`` turns False when the node goes away. :meth:`shut` takes no lock
+    (``SimpleQueue.put`` is reentrant), so a garbage-collection finalizer may
+    call it at any moment, even while this thread holds the broker's lock.
+    """
+
+    __slots__ = ("_queue", "open")
+
+    def __init__(self) -> None:
+        self._queue: SimpleQueue[Dispatch | None] = SimpleQueue()
+        self.open = True
+
+    def put(self, dispatch: Dispatch) -> None:
+        self._queue.put(dispatch)
+
+    def get(self) -> Dispatch | None:
+        """The next event, or None once the sink is shut (blocks until one comes)."""
+        return self._queue.get()
+
+    def shut(self) -> None:
+        self.open = False
+        self._queue.put(None)
+
+
+@dataclass(eq=False, slots=True)
+class Subscription:
+    """One callback of one node on one event, delivered through that node's ``sink``.
+
+    ``active`` turns False on unsubscribe, so an event already on its way to
+    the node is not handed to a callback that has left.
+    """
+
+    event: str
+    callback: EventCallback
+    sink: Sink
+    active: bool = True
+
+    @property
+    def live(self) -> bool:
+        return self.active and self.sink.open
+
+
+Dispatch = tuple[str, bytes, tuple[Subscription, ...]]
+"""What lands in a node's sink: the event, its payload and the node's subscribers at emit time."""
+
+
+@dataclass(eq=False, slots=True)
+class _Message:
+    message_id: str
+    body: bytes
+    enqueued_at: float
+    delivery_count: int = 0
+    receipt: str | None = None
+    lease_expires: float = 0.0
+    max_deliveries: int = 0
+    """The limit of the consumer that last leased it, applied when the lease ends."""
+
+
+@dataclass(eq=False, slots=True)
+class _Queue:
+    name: str
+    cond: threading.Condition
+    """Notified when messages become ready, and on close so cancelled pulls return."""
+    drained: threading.Condition
+    """Notified when the queue holds nothing any more (for :meth:`MemoryBroker.join`)."""
+    ready: deque[_Message] = field(default_factory=deque)
+    delayed: list[tuple[float, int, _Message]] = field(default_factory=list)
+    leases: list[tuple[float, int, str, _Message]] = field(default_factory=list)
+    leased: dict[str, _Message] = field(default_factory=dict)
+    dead: deque[DeadLetter] = field(default_factory=lambda: deque(maxlen=DEAD_LETTER_LIMIT))
+    waiters: int = 0
+
+    def size(self) -> int:
+        return len(self.ready) + len(self.delayed) + len(self.leased)
+
+
+def _as_bytes(value: object, what: str) -> bytes:
+    """A private immutable copy, so no caller can change what another one reads."""
+    if isinstance(value, bytes):
+        return value  # immutable already: sharing is isolation
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"{what} must be bytes, got {type(value).__name__}")
+
+
+def _check_positive(value: float, what: str) -> None:
+    if not value > 0:
+        raise ValueError(f"{what} must be > 0 seconds, got {value!r}")
+
+
+class MemoryBroker:
+    """Queues, records, workers and pub/sub for every node in one process that shares a name.
+
+    Thread-safe; every method takes the ``namespace`` of the calling node, so
+    applications sharing a broker never see each other's keys. Nodes normally
+    get their broker by name through :class:`MemoryEventNode`; a broker lives
+    as long as some node references it.
+    """
+
+    def __init__(self, name: str = "default") -> None:
+        self.name = name
+        self._lock = threading.Lock()
+        self._seq = itertools.count()
+        # One fixed offset converts every not_before, so equal times stay equal (push order).
+        self._wall_minus_monotonic = time.time() - time.monotonic()
+        self._queues: dict[tuple[str, str], _Queue] = {}
+        self._records: dict[tuple[str, str], tuple[Record, float]] = {}
+        self._record_expiry: list[tuple[float, str, str]] = []
+        self._workers: dict[str, dict[str, tuple[bytes, float]]] = {}
+        self._topics: dict[tuple[str, str], dict[Subscription, None]] = {}
+
+    def __repr__(self) -> str:
+        return f"<MemoryBroker {self.name!r}>"
+
+    # ------------------------------------------------------------------ queues
+
+    def push(self, namespace: str, queue: str, body: bytes, *, not_before: float | None) -> str:
+        """Store ``body`` on ``queue``, ready now or held until ``not_before`` (a time.time())."""
+        message = _Message(uuid.uuid4().hex, _as_bytes(body, "body"), time.time())
+        with self._lock:
+            q = self._queue(namespace, queue)
+            now = time.monotonic()
+            self._settle(q, now)
+            due = None if not_before is None else not_before - self._wall_minus_monotonic
+            if due is not None and due > now:
+                heapq.heappush(q.delayed, (due, next(self._seq), message))
+            else:
+                q.ready.append(message)
+                q.cond.notify()
+        return message.message_id
+
+    def pull(
+        self,
+        namespace: str,
+        queue: str,
+        *,
+        timeout: float | None,
+        lease: float,
+        max_messages: int,
+        max_deliveries: int,
+        cancelled: threading.Event,
+    ) -> list[Delivery]:
+        """Lease up to ``max_messages`` ready messages, waiting up to ``timeout`` for the first.
+
+        Waits on the queue's condition, never in a sleep loop: the wait ends at
+        the caller's deadline, when the next delayed message or lease falls
+        due, on a push, or when ``cancelled`` is set (then returns ``[]``).
+        """
+        _check_positive(lease, "lease")
+        if max_messages < 1:
+            raise ValueError(f"max_messages must be >= 1, got {max_messages!r}")
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            q = self._queue(namespace, queue)
+            q.waiters += 1
+            try:
+                while not cancelled.is_set():
+                    now = time.monotonic()
+                    self._settle(q, now)
+                    taken = self._take(q, now, lease, max_messages, max_deliveries)
+                    if taken:
+                        return taken
+                    wait = self._next_due(q) - now
+                    if deadline is not None:
+                        if deadline <= now:
+                            break
+                        wait = min(wait, deadline - now)
+                    q.cond.wait(min(wait, threading.TIMEOUT_MAX))
+                if q.ready:
+                    q.cond.notify()  # we leave without taking: pass the wake-up on
+                return []
+            finally:
+                q.waiters -= 1
+                self._forget_if_idle(namespace, queue, q)
+
+    def ack(self, namespace: str, delivery: Delivery) -> bool:
+        """Remove the message for good; False if ``delivery`` no longer holds its lease."""
+        with self._lock:
+            q, message = self._held(namespace, delivery)
+            if q is None or message is None:
+                return False
+            self._unlease(q, message)
+            self._after_removal(namespace, delivery.queue, q)
+            return True
+
+    def nack(self, namespace: str, delivery: Delivery, *, delay: float) -> bool:
+        """Release the lease: the message is ready again (after ``delay``) or, spent, dead."""
+        with self._lock:
+            q, message = self._held(namespace, delivery)
+            if q is None or message is None:
+                return False
+            self._unlease(q, message)
+            if self._release(q, message, time.monotonic(), delay):
+                q.cond.notify()
+            self._after_removal(namespace, delivery.queue, q)
+            return True
+
+    def renew(self, namespace: str, deliveries: Sequence[Delivery], lease: float) -> list[bool]:
+        """Restart each lease still held to ``lease`` seconds from now."""
+        _check_positive(lease, "lease")
+        held = []
+        with self._lock:
+            for delivery in deliveries:
+                q, message = self._held(namespace, delivery)
+                if q is None or message is None:
+                    held.append(False)
+                    continue
+                message.lease_expires = time.monotonic() + lease
+                self._track_lease(q, message)
+                held.append(True)
+        return held
+
+    def dead_letter(self, namespace: str, delivery: Delivery, reason: str) -> bool:
+        """Move a leased message straight to the dead letters, unexecuted."""
+        with self._lock:
+            q, message = self._held(namespace, delivery)
+            if q is None or message is None:
+                return False
+            self._unlease(q, message)
+            self._bury(q, message, reason)
+            self._after_removal(namespace, delivery.queue, q)
+            return True
+
+    def dead_letters(self, namespace: str, queue: str, *, limit: int) -> list[DeadLetter]:
+        """The queue's dead letters, oldest first."""
+        with self._lock:
+            q = self._queues.get((namespace, queue))
+            if q is None:
+                return []
+            self._settle(q, time.monotonic())
+            return list(itertools.islice(q.dead, max(limit, 0)))
+
+    def queue_size(self, namespace: str, queue: str) -> int:
+        """Messages stored and not yet acked or dead-lettered: ready, delayed or leased."""
+        with self._lock:
+            q = self._queues.get((namespace, queue))
+            if q is None:
+                return 0
+            self._settle(q, time.monotonic())
+            size = q.size()
+            self._forget_if_idle(namespace, queue, q)
+            return size
+
+    def join(self, namespace: str, queue: str, *, timeout: float | None = None) -> bool:
+        """Wait until ``queue`` holds nothing (every message acked or dead); False on timeout.
+
+        The test helper Dramatiq's stub broker has: push work, ``join``, then
+        assert on the results, with no sleeps.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            q = self._queue(namespace, queue)
+            q.waiters += 1
+            try:
+                while True:
+                    now = time.monotonic()
+                    self._settle(q, now)
+                    if q.size() == 0:
+                        return True
+                    wait = self._next_due(q) - now
+                    if deadline is not None:
+                        if deadline <= now:
+                            return False
+                        wait = min(wait, deadline - now)
+                    q.drained.wait(min(wait, threading.TIMEOUT_MAX))
+            finally:
+                q.waiters -= 1
+                self._forget_if_idle(namespace, queue, q)
+
+    def wake(self, namespace: str) -> None:
+        """Wake every blocked ``pull`` in ``namespace`` so a closing node's pulls can return."""
+        with self._lock:
+            for (ns, _), q in self._queues.items():
+                if ns == namespace and q.waiters:
+                    q.cond.notify_all()
+
+    # queue internals; all run with the lock held
+
+    def _queue(self, namespace: str, queue: str) -> _Queue:
+        q = self._queues.get((namespace, queue))
+        if q is None:
+            q = _Queue(queue, threading.Condition(self._lock), threading.Condition(self._lock))
+            self._queues[namespace, queue] = q
+        return q
+
+    def _forget_if_idle(self, namespace: str, queue: str, q: _Queue) -> None:
+        """Drop an empty queue nobody waits on, so per-request queues do not pile up."""
+        if not q.waiters and not q.size() and not q.dead:
+            self._queues.pop((namespace, queue), None)
+
+    def _after_removal(self, namespace: str, queue: str, q: _Queue) -> None:
+        if q.size() == 0:
+            q.drained.notify_all()
+            self._forget_if_idle(namespace, queue, q)
+
+    @staticmethod
+    def _lease_is_current(entry: tuple[float, int, str, _Message]) -> bool:
+        expires, _, receipt, message = entry
+        return message.receipt == receipt and message.lease_expires == expires
+
+    def _next_lease(self, q: _Queue) -> float:
+        while q.leases and not self._lease_is_current(q.leases[0]):
+            heapq.heappop(q.leases)  # acked, nacked or renewed since
+        return q.leases[0][0] if q.leases else math.inf
+
+    def _next_due(self, q: _Queue) -> float:
+        """When something in the queue next changes by itself (a lease ends, a delay is over)."""
+        return min(self._next_lease(q), q.delayed[0][0] if q.delayed else math.inf)
+
+    def _settle(self, q: _Queue, now: float) -> None:
+        """Apply what fell due by ``now`` (expired leases, due delayed messages) in time order."""
+        became_ready = 0
+        while True:
+            lease_due = self._next_lease(q)
+            delay_due = q.delayed[0][0] if q.delayed else math.inf
+            if min(lease_due, delay_due) > now:
+                break
+            if lease_due <= delay_due:
+                message = heapq.heappop(q.leases)[3]
+                self._unlease(q, message)
+                became_ready += self._release(q, message, lease_due, 0.0)
+            else:
+                q.ready.append(heapq.heappop(q.delayed)[2])
+                became_ready += 1
+        if became_ready:
+            q.cond.notify(became_ready)
+
+    def _take(
+        self, q: _Queue, now: float, lease: float, max_messages: int, max_deliveries: int
+    ) -> list[Delivery]:
+        taken: list[Delivery] = []
+        while q.ready and len(taken) < max_messages:
+            message = q.ready.popleft()
+            if message.delivery_count >= max_deliveries:
+                # Released under a laxer limit by another node: this consumer's limit rules.
+                self._bury(q, message, self._spent_reason(message))
+                continue
+            message.delivery_count += 1
+            message.receipt = uuid.uuid4().hex
+            message.lease_expires = now + lease
+            message.max_deliveries = max_deliveries
+            q.leased[message.message_id] = message
+            self._track_lease(q, message)
+            taken.append(
+                Delivery(
+                    queue=q.name,
+                    message_id=message.message_id,
+                    body=message.body,
+                    delivery_count=message.delivery_count,
+                    receipt=message.receipt,
+                    enqueued_at=message.enqueued_at,
+                )
+            )
+        return taken
+
+    def _track_lease(self, q: _Queue, message: _Message) -> None:
+        assert message.receipt is not None
+        heapq.heappush(q.leases, (message.lease_expires, next(self._seq), message.receipt, message))
+
+    def _held(self, namespace: str, delivery: Delivery) -> tuple[_Queue | None, _Message | None]:
+        """The queue and message if ``delivery`` still holds the lease (after settling expiries)."""
+        q = self._queues.get((namespace, delivery.queue))
+        if q is None:
+            return None, None
+        self._settle(q, time.monotonic())
+        message = q.leased.get(delivery.message_id)
+        if message is None or message.receipt != delivery.receipt:
+            return q, None
+        return q, message
+
+    @staticmethod
+    def _unlease(q: _Queue, message: _Message) -> None:
+        del q.leased[message.message_id]
+        message.receipt = None
+
+    @staticmethod
+    def _spent_reason(message: _Message) -> str:
+        return f"delivered {message.delivery_count} times without an ack"
+
+    def _release(self, q: _Queue, message: _Message, now: float, delay: float) -> int:
+        """Make an unleased message deliverable again, or dead if spent; 1 if ready now."""
+        if message.delivery_count >= message.max_deliveries:
+            self._bury(q, message, self._spent_reason(message))
+            return 0
+        if delay > 0:
+            heapq.heappush(q.delayed, (now + delay, next(self._seq), message))
+            return 0
+        q.ready.append(message)
+        return 1
+
+    @staticmethod
+    def _bury(q: _Queue, message: _Message, reason: str) -> None:
+        """Dead-letter an unleased message (the caller has taken it out of circulation)."""
+        if not q.size():
+            q.drained.notify_all()
+        q.dead.append(
+            DeadLetter(
+                queue=q.name,
+                message_id=message.message_id,
+                body=message.body,
+                reason=reason,
+                delivery_count=message.delivery_count,
+                dead_at=time.time(),
+            )
+        )
+
+    # ------------------------------------------------------------------ records
+
+    def get(self, namespace: str, key: str) -> Record | None:
+        with self._lock:
+            return self._live_record(namespace, key, time.monotonic())
+
+    def get_many(self, namespace: str, keys: Collection[str]) -> dict[str, Record]:
+        with self._lock:
+            now = time.monotonic()
+            found = {}
+            for key in keys:
+                record = self._live_record(namespace, key, now)
+                if record is not None:
+                    found[key] = record
+            return found
+
+    def transition(
+        self,
+        namespace: str,
+        key: str,
+        record: Record,
+        *,
+        ttl: float,
+        expect: Collection[str | None] | None,
+    ) -> tuple[bool, Record | None]:
+        """Compare the current state with ``expect`` and write, as one step under the lock."""
+        _check_positive(ttl, "ttl")
+        if not isinstance(record.state, str):
+            raise TypeError(f"record.state must be a str, got {type(record.state).__name__}")
+        new = Record(record.state, _as_bytes(record.data, "record.data"))
+        with self._lock:
+            now = time.monotonic()
+            self._purge_records(now)
+            current = self._live_record(namespace, key, now)
+            if expect is not None:
+                state = None if current is None else current.state
+                if state not in expect:
+                    return False, current
+            expires = now + ttl
+            self._records[namespace, key] = (new, expires)
+            heapq.heappush(self._record_expiry, (expires, namespace, key))
+            return True, new
+
+    def delete(self, namespace: str, key: str) -> None:
+        with self._lock:
+            self._records.pop((namespace, key), None)
+
+    def _live_record(self, namespace: str, key: str, now: float) -> Record | None:
+        stored = self._records.get((namespace, key))
+        if stored is None:
+            return None
+        record, expires = stored
+        if expires <= now:
+            del self._records[namespace, key]
+            return None
+        return record
+
+    def _purge_records(self, now: float) -> None:
+        """Drop records past their TTL even if nobody reads them again."""
+        heap = self._record_expiry
+        while heap and heap[0][0] <= now:
+            _, namespace, key = heapq.heappop(heap)
+            stored = self._records.get((namespace, key))
+            if stored is not None and stored[1] <= now:
+                del self._records[namespace, key]
+        if len(heap) > 2 * len(self._records) + _RECORD_HEAP_SLACK:
+            # Rewrites leave stale entries behind; rebuild from the live records.
+            heap[:] = [(exp, ns, key) for (ns, key), (_, exp) in self._records.items()]
+            heapq.heapify(heap)
+
+    # ------------------------------------------------------------------ workers
+
+    def heartbeat(self, namespace: str, worker_id: str, info: bytes, ttl: float) -> None:
+        _check_positive(ttl, "ttl")
+        info = _as_bytes(info, "info")
+        with self._lock:
+            self._workers.setdefault(namespace, {})[worker_id] = (info, time.monotonic() + ttl)
+
+    def live_workers(self, namespace: str) -> dict[str, bytes]:
+        with self._lock:
+            workers = self._workers.get(namespace, {})
+            now = time.monotonic()
+            for worker_id in [w for w, (_, expires) in workers.items() if expires <= now]:
+                del workers[worker_id]
+            return {worker_id: info for worker_id, (info, _) in workers.items()}
+
+    def remove_worker(self, namespace: str, worker_id: str) -> None:
+        with self._lock:
+            self._workers.get(namespace, {}).pop(worker_id, None)
+
+    # ------------------------------------------------------------------ pub/sub
+
+    def subscribe(self, namespace: str, subscription: Subscription) -> None:
+        with self._lock:
+            self._topics.setdefault((namespace, subscription.event), {})[subscription] = None
+
+    def unsubscribe(self, namespace: str, subscriptions: Iterable[Subscription]) -> None:
+        with self._lock:
+            for subscription in subscriptions:
+                subscription.active = False
+                topic_key = (namespace, subscription.event)
+                topic = self._topics.get(topic_key)
+                if topic is not None:
+                    topic.pop(subscription, None)
+                    if not topic:
+                        del self._topics[topic_key]
+
+    def emit(self, namespace: str, event: str, payload: bytes) -> None:
+        """Hand the event to every node subscribed now; never waits for a callback.
+
+        The sinks are filled under the lock, so each node sees the events of
+        one emitter in the order they were emitted. Subscriptions of nodes
+        that were garbage-collected without ``close()`` are dropped here.
+        """
+        payload = _as_bytes(payload, "payload")
+        with self._lock:
+            topic = self._topics.get((namespace, event))
+            if not topic:
+                return
+            per_sink: dict[Sink, list[Subscription]] = {}
+            for subscription in list(topic):
+                if subscription.sink.open:
+                    per_sink.setdefault(subscription.sink, []).append(subscription)
+                else:
+                    del topic[subscription]
+            if not topic:
+                del self._topics[namespace, event]
+            for sink, subscriptions in per_sink.items():
+                sink.put((event, payload, tuple(subscriptions)))

@@ -1,0 +1,93 @@
+"""Fixtures for the Minion/Arbiter suite, which runs unchanged against every backend.
+
+``ARBITER_TEST_BROKER_URLS`` (comma-separated) picks the brokers; memory:// by
+default. Each test gets its own namespace, so tests never see each other's queues,
+records or workers, even on a shared real broker.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from arbiter_core.client import Arbiter
+from arbiter_core.connect import connect
+from arbiter_core.minion import Minion
+from arbiter_core.node import EventNode
+
+BROKER_URLS = [
+    u.strip()
+    for u in os.environ.get("ARBITER_TEST_BROKER_URLS", "memory://").split(",")
+    if u.strip()
+]
+LEASE = 1.0  # short, so crash recovery shows within a test; keepers renew every third
+
+
+@pytest.fixture(params=BROKER_URLS)
+def broker_url(request: pytest.FixtureRequest) -> str:
+    url: str = request.param
+    if url.startswith("memory://"):
+        url = f"memory://{uuid.uuid4().hex[:10]}"  # a broker of its own per test
+    return url
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def node_factory(broker_url: str, namespace: str) -> Iterator[Callable[..., EventNode]]:
+    """Open nodes on this test's broker and namespace; all closed at teardown."""
+    opened: list[EventNode] = []
+
+    def make(**settings: Any) -> EventNode:
+        node = connect(broker_url, namespace=namespace, lease=LEASE, **settings)
+        opened.append(node)
+        return node
+
+    yield make
+    for node in opened:
+        node.close()
+
+
+@pytest.fixture
+def node(node_factory: Callable[..., EventNode]) -> EventNode:
+    return node_factory()
+
+
+@pytest.fixture
+def arbiter(node_factory: Callable[..., EventNode]) -> Iterator[Arbiter]:
+    client = Arbiter(node_factory(), lease=LEASE)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def make_minion(node_factory: Callable[..., EventNode]) -> Callable[..., Minion]:
+    def make(queue: str = "default", **settings: Any) -> Minion:
+        return Minion(node_factory(**settings), queue=queue, lease=LEASE, **settings)
+
+    return make
+
+
+@contextmanager
+def running(minion: Minion, workers: int = 2, **options: Any) -> Iterator[threading.Thread]:
+    """Run ``minion`` in a thread for the duration of the block, then stop it cleanly."""
+    options.setdefault("handle_signals", False)
+    thread = threading.Thread(
+        target=minion.run, kwargs={"workers": workers, **options}, daemon=True
+    )
+    thread.start()
+    try:
+        yield thread
+    finally:
+        minion.stop()
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "the minion did not stop"

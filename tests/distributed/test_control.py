@@ -1,0 +1,299 @@
+"""kill, graceful shutdown, leases and bad input: the minion survives and nothing is lost."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from arbiter_core.client import Arbiter
+from arbiter_core.minion import Minion
+from arbiter_core.node import EventNode
+from arbiter_core.wire import Envelope, WireFormat
+from tests.distributed.conftest import LEASE, running
+
+
+def wait_for_state(arbiter: Arbiter, task_id: str, state: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while arbiter.status(task_id)["state"] != state:
+        assert time.monotonic() < deadline, f"task never reached {state!r}"
+        time.sleep(0.01)
+
+
+def test_a_killed_queued_task_never_starts(
+    arbiter: Arbiter, make_minion: Callable[..., Minion]
+) -> None:
+    ran = threading.Event()
+    [task_id] = arbiter.apply("side_effect")
+    assert arbiter.kill(task_id) is True
+    assert arbiter.status(task_id)["state"] == "cancelled"
+    app = make_minion()
+
+    @app.task(name="side_effect")
+    def side_effect() -> None:
+        ran.set()
+
+    @app.task(name="marker")
+    def marker() -> str:
+        return "after"
+
+    with running(app, workers=1):
+        # FIFO: once the marker (applied after) is done, the killed one was seen and skipped.
+        list(arbiter.wait_for_tasks(arbiter.apply("marker"), timeout=10))
+    assert not ran.is_set()
+    assert arbiter.kill(task_id) is False, "a final task cannot be killed again"
+
+
+def test_kill_a_running_thread_task(arbiter: Arbiter, make_minion: Callable[..., Minion]) -> None:
+    app = make_minion()
+    started, release = threading.Event(), threading.Event()
+
+    @app.task(name="hang")
+    def hang() -> None:
+        started.set()
+        release.wait(10)
+
+    @app.task(name="ok")
+    def ok() -> str:
+        return "ok"
+
+    with running(app, workers=1):
+        [task_id] = arbiter.apply("hang")
+        assert started.wait(10)
+        assert arbiter.kill(task_id)
+        [status] = arbiter.wait_for_tasks([task_id], timeout=10)
+        assert status["state"] == "cancelled"
+        # the slot went to a fresh thread: the minion keeps serving
+        [after] = arbiter.wait_for_tasks(arbiter.apply("ok"), timeout=10)
+        assert after["result"] == "ok"
+        release.set()
+
+
+def sleep_and_record_pid(path: str, seconds: float) -> None:
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(seconds)
+
+
+def test_kill_a_running_process_task_terminates_it(
+    arbiter: Arbiter, make_minion: Callable[..., Minion], tmp_path: Path
+) -> None:
+    app = make_minion()
+    app.task(name="sleeper")(sleep_and_record_pid)
+    pid_file = tmp_path / "pid"
+    with running(app, workers=1, pool="process"):
+        [task_id] = arbiter.apply("sleeper", task_args=[str(pid_file), 30])
+        wait_for_state(arbiter, task_id, "running")
+        deadline = time.monotonic() + 10
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        pid = int(pid_file.read_text())
+        assert arbiter.kill(task_id)
+        [status] = arbiter.wait_for_tasks([task_id], timeout=10)
+    assert status["state"] == "cancelled"
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_kill_group(arbiter: Arbiter) -> None:
+    plan = arbiter.group(["a", "b"], callback="c")
+    assert arbiter.kill_group(plan) == 3
+    assert {arbiter.status(i)["state"] for i in plan.all_ids} == {"cancelled"}
+
+
+def test_graceful_stop_finishes_in_flight_work(
+    arbiter: Arbiter, make_minion: Callable[..., Minion]
+) -> None:
+    app = make_minion()
+    started = threading.Event()
+
+    @app.task(name="short")
+    def short() -> str:
+        started.set()
+        time.sleep(0.3)
+        return "done"
+
+    with running(app, workers=1, grace=10):
+        [task_id] = arbiter.apply("short")
+        assert started.wait(10)
+    # running() stopped the minion: the task had time to finish and was stored first
+    assert arbiter.status(task_id)["state"] == "succeeded"
+
+
+def test_shutdown_requeues_what_cannot_finish(
+    arbiter: Arbiter, make_minion: Callable[..., Minion]
+) -> None:
+    release = threading.Event()
+    first = make_minion()
+    started = threading.Event()
+
+    @first.task(name="long")
+    def long_on_first() -> str:
+        started.set()
+        release.wait(10)
+        return "first"
+
+    with running(first, workers=1, grace=0.2):
+        [task_id] = arbiter.apply("long")
+        assert started.wait(10)
+    release.set()
+    assert arbiter.status(task_id)["state"] == "queued"
+    second = make_minion()
+
+    @second.task(name="long")
+    def long_on_second() -> str:
+        return "second"
+
+    with running(second):
+        [status] = arbiter.wait_for_tasks([task_id], timeout=10)
+    assert status["result"] == "second"
+
+
+def test_lease_renewal_keeps_a_long_task_from_running_twice(
+    arbiter: Arbiter, make_minion: Callable[..., Minion]
+) -> None:
+    calls: list[str] = []
+    minions = [make_minion(), make_minion()]
+    for app in minions:
+
+        @app.task(name="long")
+        def long(app_id: str = app.worker_id) -> int:
+            calls.append(app_id)
+            time.sleep(LEASE * 3)
+            return len(calls)
+
+    with running(minions[0], workers=1), running(minions[1], workers=1):
+        [status] = arbiter.wait_for_tasks(arbiter.apply("long"), timeout=20)
+    assert status["state"] == "succeeded"
+    assert len(calls) == 1, f"ran {len(calls)} times: the lease was not renewed"
+
+
+def test_a_crashed_consumers_message_is_run_by_another_minion(
+    arbiter: Arbiter, make_minion: Callable[..., Minion], node_factory: Callable[..., EventNode]
+) -> None:
+    [task_id] = arbiter.apply("work", task_args=[7])
+    crashed = node_factory()
+    leased = crashed.pull("default", timeout=5, lease=LEASE)
+    assert len(leased) == 1  # taken and never acked: the consumer "died"
+    app = make_minion()
+
+    @app.task(name="work")
+    def work(x: int) -> int:
+        return x * 6
+
+    with running(app):
+        [status] = arbiter.wait_for_tasks([task_id], timeout=LEASE * 10)
+    assert status["result"] == 42
+
+
+def test_malformed_and_forged_messages_are_dead_lettered(
+    arbiter: Arbiter, make_minion: Callable[..., Minion], node: EventNode
+) -> None:
+    app = make_minion(signing_secret="right")
+    ran = threading.Event()
+
+    @app.task(name="danger")
+    def danger() -> None:
+        ran.set()
+
+    @app.task(name="fine")
+    def fine() -> str:
+        return "still serving"
+
+    node.push("default", b"\x00garbage")
+    node.push("default", WireFormat(signing_secret="wrong").encode(Envelope("danger")))
+    node.push("default", WireFormat().encode(Envelope("danger")))  # unsigned
+    signed = Arbiter(node, signing_secret="right")
+    with running(app, workers=1):
+        [status] = signed.wait_for_tasks(signed.apply("fine"), timeout=10)
+    assert status["result"] == "still serving"
+    assert not ran.is_set()
+    reasons = sorted(d.reason for d in node.dead_letters("default"))
+    assert len(reasons) == 3
+    assert any("bad magic" in r for r in reasons)
+    assert any("bad signature" in r for r in reasons)
+    assert any("unsigned" in r for r in reasons)
+
+
+def test_unknown_tasks_and_failures_end_failed_with_details(
+    arbiter: Arbiter, make_minion: Callable[..., Minion]
+) -> None:
+    app = make_minion()
+
+    @app.task(name="explode")
+    def explode() -> None:
+        raise ValueError("bad input 42")
+
+    @app.task(name="unjsonable")
+    def unjsonable() -> object:
+        return object()
+
+    with running(app):
+        unknown = arbiter.apply("no_such_task")
+        failing = arbiter.apply("explode")
+        odd = arbiter.apply("unjsonable")
+        statuses = {s["id"]: s for s in arbiter.wait_for_tasks(unknown + failing + odd, timeout=10)}
+    error = statuses[unknown[0]]["error"]
+    assert error["type"] == "UnknownTaskError"
+    assert "'no_such_task'" in error["message"] and "'explode'" in error["message"]
+    error = statuses[failing[0]]["error"]
+    assert (error["type"], error["message"]) == ("ValueError", "bad input 42")
+    assert "raise ValueError" in error["traceback"]
+    assert statuses[odd[0]]["error"]["type"] == "SerializationError"
+    assert all(s["state"] == "failed" for s in statuses.values())
+
+
+def test_retries_with_delay_do_not_hold_the_slot(
+    arbiter: Arbiter, make_minion: Callable[..., Minion]
+) -> None:
+    app = make_minion()
+    attempts: list[float] = []
+
+    @app.task(name="flaky", retries=2, delay=0.3)
+    def flaky() -> int:
+        attempts.append(time.monotonic())
+        if len(attempts) < 3:
+            raise ConnectionError("again")
+        return len(attempts)
+
+    @app.task(name="quick")
+    def quick() -> str:
+        return "meanwhile"
+
+    with running(app, workers=1):
+        [flaky_id] = arbiter.apply("flaky")
+        [quick_status] = arbiter.wait_for_tasks(arbiter.apply("quick"), timeout=10)
+        [status] = arbiter.wait_for_tasks([flaky_id], timeout=10)
+    assert quick_status["result"] == "meanwhile"
+    assert status["state"] == "succeeded" and status["result"] == 3 and status["attempt"] == 3
+    assert attempts[1] - attempts[0] >= 0.29 and attempts[2] - attempts[1] >= 0.29
+
+
+def test_the_minion_survives_broker_errors_while_pulling(
+    arbiter: Arbiter, make_minion: Callable[..., Minion], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arbiter_core.errors import BrokerConnectionError
+
+    app = make_minion()
+    real_pull = app.node.pull
+    failures = iter(range(2))
+
+    def flaky_pull(*args: object, **kwargs: object) -> object:
+        if next(failures, None) is not None:
+            raise BrokerConnectionError("the broker went away")
+        return real_pull(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app.node, "pull", flaky_pull)
+
+    @app.task(name="ok")
+    def ok() -> str:
+        return "served"
+
+    with running(app):
+        [status] = arbiter.wait_for_tasks(arbiter.apply("ok"), timeout=10)
+    assert status["result"] == "served"
+    assert next(failures, None) is None, "both failures were met and survived"

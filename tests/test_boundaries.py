@@ -1,0 +1,116 @@
+"""The layering DESIGN §2 promises: the core knows no backend; a backend uses only public core API.
+
+Checked twice: statically (every import statement, wherever it is, even inside a
+function) and dynamically (what importing the whole core really loads).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BACKENDS = {"arbiter_local", "arbiter_redis", "arbiter_kombu"}
+BROKER_CLIENTS = {"redis", "kombu", "amqp", "pika"}
+CORE_FORBIDDEN = BACKENDS | BROKER_CLIENTS | {"arbiter"}
+"""``arbiter`` is the public face, built on the core: the core must not import it back."""
+
+PUBLIC_CORE = {
+    "arbiter_core",
+    "arbiter_core.errors",
+    "arbiter_core.node",
+    "arbiter_core.settings",
+    "arbiter_core.pool",
+    "arbiter_core.task",
+    "arbiter_core.result",
+    "arbiter_core.scheduler",
+    "arbiter_core.plugins",
+}
+"""The core modules a backend may import: the same API a third-party plugin gets."""
+
+
+def python_files(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def imported_modules(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line, module)`` for every absolute import, and every import_module("literal")."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, (ast.Attribute, ast.Name))
+            and (getattr(node.func, "attr", None) or getattr(node.func, "id", None))
+            in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            yield node.lineno, node.args[0].value
+
+
+def top(module: str) -> str:
+    return module.partition(".")[0]
+
+
+def test_the_scan_sees_imports_inside_functions_and_import_module_calls(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import os\nfrom a.b import c\nfrom . import sibling\n"
+        "def f():\n    import redis\n    importlib.import_module('kombu.transport')\n"
+    )
+    assert [m for _, m in imported_modules(sample)] == ["os", "a.b", "redis", "kombu.transport"]
+
+
+@pytest.mark.parametrize(
+    "path", python_files("arbiter_core"), ids=lambda p: p.relative_to(ROOT).as_posix()
+)
+def test_the_core_imports_no_backend_and_no_broker_client(path: Path) -> None:
+    bad = [
+        f"line {line}: {module}"
+        for line, module in imported_modules(path)
+        if top(module) in CORE_FORBIDDEN
+    ]
+    assert not bad, f"{path.relative_to(ROOT)} imports what the core must not: {bad}"
+
+
+def test_importing_every_core_module_loads_no_backend_and_no_broker_client() -> None:
+    script = """
+import importlib, json, pkgutil, sys
+import arbiter_core
+for info in pkgutil.walk_packages(arbiter_core.__path__, "arbiter_core."):
+    importlib.import_module(info.name)
+print(json.dumps(sorted(sys.modules)))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout)
+    assert "arbiter_core.plugins.manager" in loaded  # the walk did reach the submodules
+    assert sorted(m for m in loaded if top(m) in CORE_FORBIDDEN) == []
+
+
+@pytest.mark.parametrize(
+    "path", python_files("arbiter_local"), ids=lambda p: p.relative_to(ROOT).as_posix()
+)
+def test_the_local_backend_uses_only_the_public_core_api(path: Path) -> None:
+    bad = []
+    for line, module in imported_modules(path):
+        if top(module) == "arbiter_core" and module not in PUBLIC_CORE:
+            bad.append(f"line {line}: {module} (not public core API)")
+        elif top(module) in (BACKENDS - {"arbiter_local"}) | {"arbiter"}:
+            bad.append(f"line {line}: {module} (another backend or the public face)")
+    assert not bad, f"{path.relative_to(ROOT)}: {bad}"
