@@ -58,7 +58,12 @@ class UnsatisfiedDependencyError(DependencyError):
     ``missing`` names the dependencies that were never declared, ``cycle`` the
     members of the cycle(s) involved, and ``via`` the direct dependency through
     which an indirectly affected task was reached (empty for the culprit itself).
+    A tuple passed as ``missing`` or ``cycle`` is taken as already sorted and
+    unique (the scheduler shares one per cycle); the message names at most
+    ``NAMES_SHOWN`` of each.
     """
+
+    NAMES_SHOWN = 5
 
     def __init__(
         self,
@@ -68,17 +73,23 @@ class UnsatisfiedDependencyError(DependencyError):
         cycle: Iterable[str] = (),
         via: str = "",
     ) -> None:
-        self.missing = tuple(sorted(set(missing)))
-        self.cycle = tuple(sorted(set(cycle)))
+        self.missing = missing if isinstance(missing, tuple) else tuple(sorted(set(missing)))
+        self.cycle = cycle if isinstance(cycle, tuple) else tuple(sorted(set(cycle)))
         self.via = via
         causes = []
         if self.missing:
-            causes.append("missing dependency " + ", ".join(repr(n) for n in self.missing))
+            causes.append("missing dependency " + self._listed(self.missing))
         if self.cycle:
-            causes.append("dependency cycle between " + ", ".join(repr(n) for n in self.cycle))
+            causes.append("dependency cycle between " + self._listed(self.cycle))
         cause = " and ".join(causes)
         where = f" (through its dependency {via!r})" if via else ""
         super().__init__(task, f"task {task!r} cannot run: {cause}{where}")
+
+    @classmethod
+    def _listed(cls, names: tuple[str, ...]) -> str:
+        shown = ", ".join(repr(n) for n in names[: cls.NAMES_SHOWN])
+        more = len(names) - cls.NAMES_SHOWN
+        return f"{shown} and {more} more" if more > 0 else shown
 
 
 class FailedDependencyError(DependencyError):

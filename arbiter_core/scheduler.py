@@ -127,33 +127,49 @@ class Scheduler:
 
         # Each affected task inherits the culprits of its affected dependencies:
         # propagate sets to a fixed point (the affected part may itself be cyclic).
-        found_missing: dict[str, set[str]] = {n: set(m) for n, m in missing.items()}
-        found_cycle: dict[str, set[str]] = {n: set(c) for n, c in cycles.items()}
+        # Sets are shared, not copied: a 10,000-task ring stays linear, not quadratic.
+        found: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]] = (
+            {n: frozenset(m) for n, m in missing.items()},
+            dict(cycles),
+        )
         via: dict[str, str] = {}
-        queue = deque(set(found_missing) | set(found_cycle))
+        queue = deque(set(found[0]) | set(found[1]))
         while queue:
             name = queue.popleft()
             for dependent in self._dependents[name]:
-                before = (
-                    len(found_missing.get(dependent, ())),
-                    len(found_cycle.get(dependent, ())),
-                )
-                found_missing.setdefault(dependent, set()).update(found_missing.get(name, ()))
-                found_cycle.setdefault(dependent, set()).update(found_cycle.get(name, ()))
-                after = (len(found_missing[dependent]), len(found_cycle[dependent]))
+                changed = False
+                for culprits in found:
+                    source = culprits.get(name)
+                    if not source:
+                        continue
+                    old = culprits.get(dependent)
+                    if old is None:
+                        culprits[dependent] = source
+                    elif source is not old and not source <= old:
+                        culprits[dependent] = old | source
+                    else:
+                        continue
+                    changed = True
                 if dependent not in missing and dependent not in cycles:
                     via[dependent] = min(via.get(dependent, name), name)
-                if after != before:
+                if changed:
                     queue.append(dependent)
-        affected = set(found_missing) | set(found_cycle)
+        ordered: dict[int, tuple[str, ...]] = {}  # sort each distinct set once
+
+        def sort_once(names: frozenset[str]) -> tuple[str, ...]:
+            if id(names) not in ordered:
+                ordered[id(names)] = tuple(sorted(names))
+            return ordered[id(names)]
+
+        empty: frozenset[str] = frozenset()
         return {
             name: UnsatisfiedDependencyError(
                 name,
-                missing=found_missing.get(name, ()),
-                cycle=found_cycle.get(name, ()),
+                missing=sort_once(found[0].get(name, empty)),
+                cycle=sort_once(found[1].get(name, empty)),
                 via=via.get(name, ""),
             )
-            for name in sorted(affected)
+            for name in sorted(set(found[0]) | set(found[1]))
         }
 
 

@@ -133,14 +133,18 @@ class _DagRun:
                     timeout=SIGNAL_CHECK if wake is None else max(0.0, min(wake, SIGNAL_CHECK))
                 )
             except Empty:
-                if deadline is not None and time.monotonic() >= deadline:
-                    self._expire_run()
-                    return
+                pass
+            else:
+                self._finish(future)
+                while not finished.empty():  # drain what else finished, without blocking
+                    self._finish(finished.get_nowait())
+            # Checked on every pass, so a steady stream of completions cannot delay them.
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                self._expire_run()
+                return
+            if self.retries and self.retries[0][0] <= now:
                 self._start_due_retries()
-                continue
-            self._finish(future)
-            while not finished.empty():  # drain what else finished, without blocking
-                self._finish(finished.get_nowait())
 
     def _next_wake(self, deadline: float | None) -> float | None:
         """Seconds until the next retry is due or the run's deadline, whichever is first."""

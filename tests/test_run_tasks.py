@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from support import pid_alive, read_pid, wait_until, write_pid
 
-from arbiter import Result, create_task, result_of, run_tasks
+from arbiter import Result, Task, create_task, result_of, run_tasks
 from arbiter.exceptions import (
     DuplicateTaskError,
     FailedDependencyError,
@@ -676,7 +676,7 @@ def test_spawn_start_method() -> None:
 # ------------------------------------------------------------ progress bar
 
 
-def quick_tasks() -> list:  # type: ignore[type-arg]
+def quick_tasks() -> list[Task]:
     return [create_task(f"t{i}", identity, args=(i,)) for i in range(3)]
 
 
@@ -711,7 +711,6 @@ def test_automatic_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -
     assert terminal.getvalue() == "", "a short run shows no bar"
     run_tasks([create_task("slow", time.sleep, args=(1.3,)), *quick_tasks()])
     assert "tasks" in terminal.getvalue(), "a run over a second shows the bar"
-    monkeypatch.undo()
 
 
 def test_progress_false_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
