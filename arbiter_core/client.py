@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -13,7 +14,7 @@ from typing import Any
 from arbiter_core import composition, records
 from arbiter_core.composition import GroupPlan, TaskCall
 from arbiter_core.endpoint import Endpoint, NodeLike
-from arbiter_core.errors import InsufficientCapacityError, TaskCancelledError
+from arbiter_core.errors import InsufficientCapacityError, NodeClosedError, TaskCancelledError
 from arbiter_core.plugins import PluginRegistry
 from arbiter_core.replies import ReplyRouter
 from arbiter_core.submission import read_status, settle_unrun, submit
@@ -49,11 +50,23 @@ class Arbiter(Endpoint):
         self.id = uuid.uuid4().hex
         self.reply_to = records.reply_event(self.id)
         self._router = ReplyRouter()
-        self.node.subscribe(self.reply_to, self._router.deliver)
+        self._closed = False
+        try:
+            self.node.subscribe(self.reply_to, self._router.deliver)
+        except BaseException:  # e.g. the broker is down: don't leak the node we opened
+            super().close()
+            raise
 
     def close(self) -> None:
-        self.node.unsubscribe(self.reply_to, self._router.deliver)
-        super().close()
+        """Stop listening for replies; close the node if this Arbiter opened it. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            with contextlib.suppress(NodeClosedError):  # a borrowed node its owner closed
+                self.node.unsubscribe(self.reply_to, self._router.deliver)
+        finally:
+            super().close()
 
     # ------------------------------------------------------------------ applying
     def apply(

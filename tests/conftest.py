@@ -1,10 +1,13 @@
-"""Suite-wide rules: under CI, a skipped real-broker test fails the run."""
+"""Suite-wide rules (under CI, a skipped real-broker test fails the run) and shared fixtures."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+from redis_server import redis_namespace, redis_server, redis_url
+
+__all__ = ["redis_namespace", "redis_server", "redis_url"]  # fixtures for every test module
 
 REQUIRE_REAL_BROKERS = os.environ.get("ARBITER_REQUIRE_REAL_BROKERS") == "1"
 _skipped_real_broker: list[str] = []

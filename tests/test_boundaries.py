@@ -104,13 +104,35 @@ print(json.dumps(sorted(sys.modules)))
 
 
 @pytest.mark.parametrize(
-    "path", python_files("arbiter_local"), ids=lambda p: p.relative_to(ROOT).as_posix()
+    "path",
+    python_files("arbiter_local") + python_files("arbiter_redis"),
+    ids=lambda p: p.relative_to(ROOT).as_posix(),
 )
-def test_the_local_backend_uses_only_the_public_core_api(path: Path) -> None:
+def test_a_backend_uses_only_the_public_core_api(path: Path) -> None:
+    backend = path.relative_to(ROOT).parts[0]
     bad = []
     for line, module in imported_modules(path):
         if top(module) == "arbiter_core" and module not in PUBLIC_CORE:
             bad.append(f"line {line}: {module} (not public core API)")
-        elif top(module) in (BACKENDS - {"arbiter_local"}) | {"arbiter"}:
+        elif top(module) in (BACKENDS - {backend}) | {"arbiter"}:
             bad.append(f"line {line}: {module} (another backend or the public face)")
     assert not bad, f"{path.relative_to(ROOT)}: {bad}"
+
+
+def test_the_redis_backend_imports_redis_only_inside_functions() -> None:
+    """So ``import arbiter_redis`` works without the [redis] extra (DESIGN §2)."""
+    for path in python_files("arbiter_redis"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top_level = [
+            node
+            for node in tree.body
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            and any(top(m) == "redis" for m in _names(node))
+        ]
+        assert not top_level, f"{path.relative_to(ROOT)} imports redis at module level"
+
+
+def _names(node: ast.Import | ast.ImportFrom) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    return [node.module or ""]

@@ -46,13 +46,16 @@ class Keeper:
         leased = worker.leased()
         if leased:
             held = node.renew(leased, worker.settings.lease)
-            for delivery, ok in zip(leased, held, strict=True):
-                if not ok:
-                    log.warning(
-                        "lost the lease of message %s: it may run twice (the final state "
-                        "is written once)",
-                        delivery.message_id,
-                    )
+            lost = [d for d, ok in zip(leased, held, strict=True) if not ok]
+            if lost:  # a task that finished and was acked meanwhile is not lost
+                still_running = {d.receipt for d in worker.leased()}
+                for delivery in lost:
+                    if delivery.receipt in still_running:
+                        log.warning(
+                            "lost the lease of message %s: it may run twice (the final "
+                            "state is written once)",
+                            delivery.message_id,
+                        )
         node.heartbeat(worker.minion.worker_id, self.info(), ttl=worker.settings.lease)
 
     def info(self) -> bytes:

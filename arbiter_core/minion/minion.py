@@ -94,7 +94,13 @@ class Minion(Endpoint):
         with self._lock:
             if self._worker is not None:
                 raise RuntimeError("this minion is already running")
-            self._worker = Worker(self, self.registry.create_pool(pool, workers), workers, grace)
+            self._worker = Worker(
+                self,
+                self.registry.create_pool(pool, workers),
+                workers,
+                grace,
+                threads=pool == "thread",
+            )
         log.info(
             "minion %s serving queue %r with %d %s slot(s) on %s",
             self.worker_id,

@@ -38,6 +38,7 @@ from arbiter_core.errors import (
     TaskTimeoutError,
     UnknownTaskError,
 )
+from arbiter_core.minion.cancellation import run_cancellable
 from arbiter_core.minion.coroutines import run_coroutine
 from arbiter_core.minion.keeper import Keeper
 from arbiter_core.minion.registry import TaskDefinition
@@ -65,13 +66,16 @@ class InFlight:
     definition: TaskDefinition
     future: Future[Any]
     started_at: float
+    cancel: threading.Event | None = None  # set on kill, for thread tasks to notice
     requeue: bool = False  # shutdown gave it back to the queue: store no outcome
 
 
 class Worker:
     """The state of one ``run``: slots, in-flight tasks, the keeper; nothing shared."""
 
-    def __init__(self, minion: Minion, pool: WorkerPool, slots: int, grace: float) -> None:
+    def __init__(
+        self, minion: Minion, pool: WorkerPool, slots: int, grace: float, *, threads: bool
+    ) -> None:
         self.minion = minion
         self.node = minion.node
         self.wire = minion.wire
@@ -80,6 +84,7 @@ class Worker:
         self.pool = pool
         self.slots = slots
         self.grace = grace
+        self.threads = threads  # tasks share this process: cooperative cancellation applies
         self.stopping = threading.Event()
         self.lock = threading.Condition()
         self.inflight: dict[str, InFlight] = {}
@@ -170,6 +175,9 @@ class Worker:
         args, kwargs = envelope.args, envelope.kwargs
         if definition.is_async:
             function, args, kwargs = run_coroutine, (function, args, kwargs), {}
+        cancel = threading.Event() if self.threads else None
+        if cancel is not None:
+            function, args, kwargs = run_cancellable, (cancel, function, args, kwargs), {}
         with self.lock:
             future = self.pool.submit(
                 function,
@@ -179,7 +187,7 @@ class Worker:
                 label=f"{envelope.task}[{envelope.id[:8]}]",
             )
             self.inflight[envelope.id] = InFlight(
-                delivery, envelope, definition, future, started_at
+                delivery, envelope, definition, future, started_at, cancel
             )
         future.add_done_callback(functools.partial(self._completed, envelope.id))
 
@@ -338,6 +346,8 @@ class Worker:
             with self.lock:
                 item = self.inflight.get(task_id)
             if item is not None:
+                if item.cancel is not None:
+                    item.cancel.set()  # a thread task that checks task_cancelled() stops
                 self.pool.kill(item.future)
 
     # ------------------------------------------------------------------ shutdown

@@ -8,6 +8,7 @@ with a lifecycle; :class:`ComposedNode` takes the state face from another node.
 The conformance suite in :mod:`arbiter_core.conformance` checks every guarantee.
 """
 
+from arbiter_core.node.arguments import require_bytes, require_positive
 from arbiter_core.node.broadcast import Broadcaster, EventCallback
 from arbiter_core.node.composed import ComposedNode, NoStateStore
 from arbiter_core.node.event_node import (
@@ -40,4 +41,6 @@ __all__ = [
     "Record",
     "StateStore",
     "WorkQueue",
+    "require_bytes",
+    "require_positive",
 ]

@@ -79,6 +79,20 @@ def arbiter_worker_pools() -> Mapping[str, type[Any] | PoolFactory | str]:
     raise NotImplementedError
 
 
+@hookspec
+def arbiter_public_names() -> Mapping[str, str]:
+    """Declare names that ``from arbiter import NAME`` should find in this plugin.
+
+    Return ``{name: "package.module:attribute"}``, each name a Python identifier
+    (``{"RedisEventNode": "arbiter_redis.node:RedisEventNode"}``). The ``arbiter``
+    package resolves such a name only when it is first looked up, and only the
+    names some plugin declared, so ``import arbiter`` imports no backend. A name
+    that ``arbiter`` itself defines always wins; a name two plugins declare is
+    reported as a conflict and the first registered one is used.
+    """
+    raise NotImplementedError
+
+
 # --- task lifecycle observers -------------------------------------------------------------------
 #
 # For metrics, tracing and audit plugins. Every observer is called synchronously,

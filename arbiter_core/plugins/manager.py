@@ -103,6 +103,21 @@ class PoolInfo:
         return _origin(self.distribution, self.version)
 
 
+@dataclass(frozen=True)
+class PublicNameInfo:
+    """A name ``from arbiter import NAME`` finds through a plugin, and where it came from."""
+
+    name: str
+    factory_ref: str
+    plugin_name: str
+    distribution: str | None
+    version: str | None
+
+    @property
+    def origin(self) -> str:
+        return _origin(self.distribution, self.version)
+
+
 class PluginInfo(NamedTuple):
     """A loaded plugin: its entry-point (or registration) name and distribution."""
 
@@ -118,6 +133,15 @@ class BrokenPlugin(NamedTuple):
     name: str
     distribution: str | None
     error: str
+
+
+class _Provided(NamedTuple):
+    """Everything the plugins' declaring hooks returned, checked, and what was wrong."""
+
+    schemes: dict[str, SchemeInfo]
+    pools: dict[str, PoolInfo]
+    names: dict[str, PublicNameInfo]
+    problems: list[BrokenPlugin]
 
 
 def _origin(distribution: str | None, version: str | None) -> str:
@@ -260,8 +284,7 @@ class PluginRegistry:
         self._loaded = False
         self._origins: dict[str, tuple[str | None, str | None]] = {}
         self._load_problems: list[BrokenPlugin] = []
-        self._collected: tuple[dict[str, SchemeInfo], dict[str, PoolInfo], list[BrokenPlugin]]
-        self._collected = ({}, {}, [])
+        self._collected = _Provided({}, {}, {}, [])
         self._stale = True
         self._hooks = LifecycleHooks(self._pm)
 
@@ -360,7 +383,7 @@ class PluginRegistry:
 
     # --- what the plugins provide ----------------------------------------------------------
 
-    def _collect(self) -> tuple[dict[str, SchemeInfo], dict[str, PoolInfo], list[BrokenPlugin]]:
+    def _collect(self) -> _Provided:
         self._ensure_loaded()
         with self._lock:
             if not self._stale:
@@ -380,16 +403,27 @@ class PluginRegistry:
                     problems.append(self._conflict(impl, "worker pool", key, pools[key]))
                     continue
                 pools[key] = PoolInfo(key, ref, impl.plugin_name, distribution, version)
+            names: dict[str, PublicNameInfo] = {}
+            for key, ref, impl in self._provided("arbiter_public_names", problems, names=True):
+                distribution, version = self._origin_of(impl.plugin_name)
+                if key in names:
+                    problems.append(self._conflict(impl, "public name", key, names[key]))
+                    continue
+                names[key] = PublicNameInfo(key, ref, impl.plugin_name, distribution, version)
             for problem in problems:
                 logger.warning("arbiter plugin %r: %s", problem.name, problem.error)
-            self._collected = (schemes, pools, problems)
+            self._collected = _Provided(schemes, pools, names, problems)
             self._stale = False
             return self._collected
 
     def _provided(
-        self, hook_name: str, problems: list[BrokenPlugin]
+        self, hook_name: str, problems: list[BrokenPlugin], *, names: bool = False
     ) -> Iterable[tuple[str, Any, pluggy.HookImpl]]:
-        """Each plugin's ``{key: reference}`` answers, in registration order, checked."""
+        """Each plugin's ``{key: reference}`` answers, in registration order, checked.
+
+        Keys are lower-cased URL schemes or pool names, or with ``names`` Python
+        identifiers kept as they are, whose references must be lazy strings.
+        """
         caller: pluggy.HookCaller = getattr(self._pm.hook, hook_name)
         for impl in caller.get_hookimpls():
             distribution = self._origin_of(impl.plugin_name)[0]
@@ -410,16 +444,20 @@ class PluginRegistry:
                 )
                 continue
             for key, ref in answer.items():
-                error = _check_entry(key, ref)
+                error = _check_name(key, ref) if names else _check_entry(key, ref)
                 if error:
                     problems.append(
                         BrokenPlugin(impl.plugin_name, distribution, f"{hook_name}(): {error}")
                     )
                     continue
-                yield key.lower(), ref, impl
+                yield (key if names else key.lower()), ref, impl
 
     def _conflict(
-        self, impl: pluggy.HookImpl, what: str, key: str, kept: SchemeInfo | PoolInfo
+        self,
+        impl: pluggy.HookImpl,
+        what: str,
+        key: str,
+        kept: SchemeInfo | PoolInfo | PublicNameInfo,
     ) -> BrokenPlugin:
         distribution = self._origin_of(impl.plugin_name)[0]
         return BrokenPlugin(
@@ -443,17 +481,37 @@ class PluginRegistry:
 
     def schemes(self) -> dict[str, SchemeInfo]:
         """``{scheme: SchemeInfo}`` for every URL scheme some plugin serves."""
-        return dict(self._collect()[0])
+        return dict(self._collect().schemes)
 
     def pools(self) -> dict[str, PoolInfo]:
         """``{name: PoolInfo}`` for every worker pool some plugin provides."""
-        return dict(self._collect()[1])
+        return dict(self._collect().pools)
 
     def broken(self) -> list[BrokenPlugin]:
         """Plugins that failed to load, or provided something unusable, with the error."""
-        collected = self._collect()[2]
+        collected = self._collect().problems
         with self._lock:
             return [*self._load_problems, *collected]
+
+    def public_names(self) -> dict[str, PublicNameInfo]:
+        """``{name: PublicNameInfo}`` for every name plugins add to ``from arbiter import``."""
+        return dict(self._collect().names)
+
+    def resolve_public_name(self, name: str) -> Any:
+        """Import and return what the plugin-declared ``name`` stands for.
+
+        Raises AttributeError (listing the declared names) if no plugin declares
+        ``name``, and :class:`ConfigurationError` if its module cannot be imported.
+        """
+        names = self._collect().names
+        info = names.get(name)
+        if info is None:
+            raise AttributeError(
+                f"module 'arbiter' has no attribute {name!r}"
+                f"{_did_you_mean(name, names)}; names added by plugins: {_listing(names)}"
+            )
+        what = f"{name!r} of plugin {info.plugin_name!r} ({info.origin})"
+        return _resolve(info.factory_ref, what)
 
     @property
     def hook(self) -> LifecycleHooks:
@@ -543,6 +601,15 @@ def _check_entry(key: object, ref: object) -> str | None:
     return None
 
 
+def _check_name(key: object, ref: object) -> str | None:
+    """Why ``key: ref`` cannot be a public name, or None."""
+    if not isinstance(key, str) or not key.isidentifier() or key.startswith("_"):
+        return f"{key!r} is not a public Python name"
+    if not isinstance(ref, str) or _check_entry("name", ref) is not None:
+        return f"{key!r}: {ref!r} is not a 'package.module:attribute' reference"
+    return None
+
+
 def _resolve(ref: Any, what: str) -> Any:
     """Import a lazy ``"module:attr"`` reference; a callable is returned as is."""
     if not isinstance(ref, str):
@@ -605,6 +672,7 @@ __all__ = [
     "PluginInfo",
     "PluginRegistry",
     "PoolInfo",
+    "PublicNameInfo",
     "SchemeInfo",
     "default_registry",
     "url_scheme",

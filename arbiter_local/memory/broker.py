@@ -37,7 +37,14 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from queue import SimpleQueue
 
-from arbiter_core.node import DeadLetter, Delivery, EventCallback, Record
+from arbiter_core.node import (
+    DeadLetter,
+    Delivery,
+    EventCallback,
+    Record,
+    require_bytes,
+    require_positive,
+)
 
 DEAD_LETTER_LIMIT = 10_000
 """Dead letters kept per queue; the oldest are dropped beyond this, so memory stays bounded."""
@@ -124,20 +131,6 @@ class _Queue:
         return len(self.ready) + len(self.delayed) + len(self.leased)
 
 
-def _as_bytes(value: object, what: str) -> bytes:
-    """A private immutable copy, so no caller can change what another one reads."""
-    if isinstance(value, bytes):
-        return value  # immutable already: sharing is isolation
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    raise TypeError(f"{what} must be bytes, got {type(value).__name__}")
-
-
-def _check_positive(value: float, what: str) -> None:
-    if not value > 0:
-        raise ValueError(f"{what} must be > 0 seconds, got {value!r}")
-
-
 class MemoryBroker:
     """Queues, records, workers and pub/sub for every node in one process that shares a name.
 
@@ -166,7 +159,7 @@ class MemoryBroker:
 
     def push(self, namespace: str, queue: str, body: bytes, *, not_before: float | None) -> str:
         """Store ``body`` on ``queue``, ready now or held until ``not_before`` (a time.time())."""
-        message = _Message(uuid.uuid4().hex, _as_bytes(body, "body"), time.time())
+        message = _Message(uuid.uuid4().hex, require_bytes(body, "body"), time.time())
         with self._lock:
             q = self._queue(namespace, queue)
             now = time.monotonic()
@@ -196,7 +189,7 @@ class MemoryBroker:
         the caller's deadline, when the next delayed message or lease falls
         due, on a push, or when ``cancelled`` is set (then returns ``[]``).
         """
-        _check_positive(lease, "lease")
+        require_positive(lease, "lease")
         if max_messages < 1:
             raise ValueError(f"max_messages must be >= 1, got {max_messages!r}")
         if timeout is not None and timeout < 0:
@@ -249,7 +242,7 @@ class MemoryBroker:
 
     def renew(self, namespace: str, deliveries: Sequence[Delivery], lease: float) -> list[bool]:
         """Restart each lease still held to ``lease`` seconds from now."""
-        _check_positive(lease, "lease")
+        require_positive(lease, "lease")
         held = []
         with self._lock:
             for delivery in deliveries:
@@ -482,10 +475,10 @@ class MemoryBroker:
         expect: Collection[str | None] | None,
     ) -> tuple[bool, Record | None]:
         """Compare the current state with ``expect`` and write, as one step under the lock."""
-        _check_positive(ttl, "ttl")
+        require_positive(ttl, "ttl")
         if not isinstance(record.state, str):
             raise TypeError(f"record.state must be a str, got {type(record.state).__name__}")
-        new = Record(record.state, _as_bytes(record.data, "record.data"))
+        new = Record(record.state, require_bytes(record.data, "record.data"))
         with self._lock:
             now = time.monotonic()
             self._purge_records(now)
@@ -529,8 +522,8 @@ class MemoryBroker:
     # ------------------------------------------------------------------ workers
 
     def heartbeat(self, namespace: str, worker_id: str, info: bytes, ttl: float) -> None:
-        _check_positive(ttl, "ttl")
-        info = _as_bytes(info, "info")
+        require_positive(ttl, "ttl")
+        info = require_bytes(info, "info")
         with self._lock:
             self._workers.setdefault(namespace, {})[worker_id] = (info, time.monotonic() + ttl)
 
@@ -570,7 +563,7 @@ class MemoryBroker:
         one emitter in the order they were emitted. Subscriptions of nodes
         that were garbage-collected without ``close()`` are dropped here.
         """
-        payload = _as_bytes(payload, "payload")
+        payload = require_bytes(payload, "payload")
         with self._lock:
             topic = self._topics.get((namespace, event))
             if not topic:

@@ -1,8 +1,10 @@
 """Fixtures for the Minion/Arbiter suite, which runs unchanged against every backend.
 
-``ARBITER_TEST_BROKER_URLS`` (comma-separated) picks the brokers; memory:// by
-default. Each test gets its own namespace, so tests never see each other's queues,
-records or workers, even on a shared real broker.
+``ARBITER_TEST_BROKER_URLS`` (comma-separated) picks the brokers; by default
+``memory://`` and ``redis-server``, which stands for the throwaway Redis server of
+``tests/redis_server.py`` (any other URL is used as given). Tests on a real broker
+are marked ``real_broker``. Each test gets its own namespace, so tests never see
+each other's queues, records or workers, even on a shared real broker.
 """
 
 from __future__ import annotations
@@ -21,19 +23,31 @@ from arbiter_core.connect import connect
 from arbiter_core.minion import Minion
 from arbiter_core.node import EventNode
 
+THROWAWAY_REDIS = "redis-server"
 BROKER_URLS = [
     u.strip()
-    for u in os.environ.get("ARBITER_TEST_BROKER_URLS", "memory://").split(",")
+    for u in os.environ.get("ARBITER_TEST_BROKER_URLS", f"memory://,{THROWAWAY_REDIS}").split(",")
     if u.strip()
 ]
+
+
+def _param(url: str) -> Any:
+    if url.startswith("memory://"):
+        return pytest.param(url, id="memory")
+    name = "redis" if url == THROWAWAY_REDIS else url.partition("://")[0]
+    return pytest.param(url, id=name, marks=pytest.mark.real_broker)
+
+
 LEASE = 1.0  # short, so crash recovery shows within a test; keepers renew every third
 
 
-@pytest.fixture(params=BROKER_URLS)
+@pytest.fixture(params=[_param(url) for url in BROKER_URLS])
 def broker_url(request: pytest.FixtureRequest) -> str:
     url: str = request.param
     if url.startswith("memory://"):
         url = f"memory://{uuid.uuid4().hex[:10]}"  # a broker of its own per test
+    elif url == THROWAWAY_REDIS:
+        url = request.getfixturevalue("redis_server").url
     return url
 
 

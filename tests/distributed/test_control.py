@@ -297,3 +297,31 @@ def test_the_minion_survives_broker_errors_while_pulling(
         [status] = arbiter.wait_for_tasks(arbiter.apply("ok"), timeout=10)
     assert status["result"] == "served"
     assert next(failures, None) is None, "both failures were met and survived"
+
+
+def test_a_killed_thread_task_can_stop_cooperatively(
+    arbiter: Arbiter, make_minion: Callable[..., Minion]
+) -> None:
+    from arbiter import task_cancelled
+
+    app = make_minion()
+    started, noticed = threading.Event(), threading.Event()
+
+    @app.task(name="patient")
+    def patient() -> None:
+        started.set()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if task_cancelled():
+                noticed.set()
+                return
+            time.sleep(0.01)
+
+    assert task_cancelled() is False  # outside a task
+    with running(app, workers=1):
+        [task_id] = arbiter.apply("patient")
+        assert started.wait(10)
+        arbiter.kill(task_id)
+        [status] = arbiter.wait_for_tasks([task_id], timeout=10)
+        assert noticed.wait(5), "the task never saw task_cancelled() turn true"
+    assert status["state"] == "cancelled"

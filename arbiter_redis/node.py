@@ -1,0 +1,706 @@
+"""``RedisEventNode``: the ``redis://``, ``rediss://`` and ``unix://`` backend.
+
+Every state change is one Lua script (see :mod:`arbiter_redis.scripts` and the key
+layout in :mod:`arbiter_redis.keys`), timed by the server's clock, so consumers
+on machines with skewed clocks still agree on leases and delays. Broadcast is
+Redis pub/sub (:mod:`arbiter_redis.listener`).
+
+A blocking ``pull`` never sleep-polls: it runs the pull script and, if nothing was
+ready, BLPOPs the queue's wake list — one token per push, so a push wakes one
+blocked consumer — for no longer than the time until the next delayed message or
+lease falls due, the caller's timeout, and ``BLOCK_SLICE``. ``close()`` pushes a
+token to the node's own wake list, which every one of its BLPOPs also watches.
+
+redis-py is imported when a node is created, not when this module is, so the
+plugin can list its schemes without the ``[redis]`` extra installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import math
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from arbiter_core.errors import (
+    BrokerConnectionError,
+    BrokerError,
+    ConfigurationError,
+    NodeClosedError,
+)
+from arbiter_core.node import (
+    BROADCAST,
+    CROSS_PROCESS,
+    PERSISTENT,
+    QUEUE,
+    STATE,
+    DeadLetter,
+    Delivery,
+    EventCallback,
+    EventNode,
+    Record,
+    require_bytes,
+    require_positive,
+)
+from arbiter_core.settings import DEFAULT_MAX_DELIVERIES, Settings
+from arbiter_redis.keys import WAKE_TTL_MS, Keys
+from arbiter_redis.listener import Listener
+from arbiter_redis.scripts import Scripts
+
+if TYPE_CHECKING:
+    import redis
+
+T = TypeVar("T")
+
+INSTALL_HINT = "pip install 'arbiter-tasks[redis]'"
+SCHEMES = ("redis", "rediss", "unix")
+
+DEFAULT_EVENT_QUEUE = "tasks"
+"""The seed API's default ``event_queue``, which is the namespace."""
+DEFAULT_SOCKET_TIMEOUT = 10.0
+"""Seconds a command may wait for its reply before the connection counts as broken."""
+DEFAULT_CONNECT_TIMEOUT = 3.0
+"""Seconds to establish a connection."""
+HEALTH_CHECK_INTERVAL = 15
+"""Idle seconds after which a pooled connection is PINGed before use (and the pub/sub one is)."""
+RETRIES = 5
+RETRY_BACKOFF_BASE = 0.1
+RETRY_BACKOFF_CAP = 2.0
+"""A failed command is retried on a new connection up to ``RETRIES`` times, waiting
+0.2, 0.4, 0.8, 1.6, 2 s: about five seconds, enough to ride out a server restart, and
+then :class:`~arbiter_core.errors.BrokerConnectionError` is raised."""
+BLOCK_SLICE = 5.0
+"""Longest single BLPOP: a pull re-runs the pull script at least this often, which
+bounds how late it sees a lease that another consumer took, and then lost, while it
+was blocked."""
+CLOCK_RECHECK = 300.0
+"""Seconds between measurements of the offset between this machine's clock and the server's."""
+CLOSE_WAIT = 2.0
+"""Seconds ``close()`` waits for its blocked pulls to return before dropping connections."""
+
+
+def _import_redis() -> ModuleType:
+    try:
+        import redis  # noqa: PLC0415 - optional extra, imported only when a node is made
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the Redis backend needs the redis client, which is not installed: {INSTALL_HINT}"
+        ) from exc
+    return redis
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (in the user info or a query parameter)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        user = parts.username or ""
+        host = netloc.rpartition("@")[2]
+        netloc = f"{user}:***@{host}"
+    query = parts.query
+    if "password=" in query:
+        query = urlencode(
+            [(k, "***" if k == "password" else v) for k, v in parse_qsl(query)], safe="*/"
+        )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _ms(seconds: float) -> int:
+    """Whole milliseconds, rounded up so a wait or delay is never shortened."""
+    return max(0, math.ceil(seconds * 1000))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _expect_args(expect: Collection[str | None] | None) -> list[Any]:
+    """The transition scripts' encoding of ``expect``: count, absent allowed, states."""
+    if expect is None:
+        return [-1, 0]
+    states = [state for state in expect if state is not None]
+    for state in states:
+        if not isinstance(state, str):
+            raise TypeError(f"expected states must be str or None, got {state!r}")
+    return [len(states), 1 if None in expect else 0, *states]
+
+
+class RedisEventNode(EventNode):
+    """An :class:`~arbiter_core.node.EventNode` on Redis 6.0 or later (7 is tested).
+
+    The seed API's arguments come first: ``RedisEventNode(host="localhost",
+    port=6379, password="", event_queue="tasks")``, where ``event_queue`` is the
+    namespace that prefixes every key (``namespace=`` overrides it) and an empty
+    password means none. ``url=`` (``redis://[user:password@]host:port/db``,
+    ``rediss://`` for TLS, ``unix:///path.sock?db=N``) replaces host, port, db,
+    username, password and ssl. Other keyword arguments go to redis-py's
+    ``ConnectionPool`` (``socket_connect_timeout``, ``retry``, ``ssl_ca_certs``...).
+
+    ``client`` hands the node a ready redis-py client instead (for example
+    ``fakeredis.FakeRedis(server=...)`` in tests); the node owns it from then on
+    and closes it. ``max_deliveries`` is applied when this node leases, reclaims
+    or releases a message.
+
+    Redis 6 is needed for BLPOP's fractional timeouts. Commands that fail to reach
+    the server are retried with exponential backoff (about five seconds in all, see
+    ``RETRIES``); after that they raise
+    :class:`~arbiter_core.errors.BrokerConnectionError`. A retry after a lost reply
+    is safe: pushes and record writes recognise their own earlier attempt; a
+    retried pull may leave the first attempt's messages leased until their leases
+    run out. ``close()`` does not hand back leased messages either.
+    """
+
+    capabilities = frozenset({BROADCAST, QUEUE, STATE, CROSS_PROCESS, PERSISTENT})
+
+    def __init__(
+        self,
+        host: str = "localhost",
+        port: int = 6379,
+        password: str | None = "",
+        event_queue: str = DEFAULT_EVENT_QUEUE,
+        *,
+        url: str | None = None,
+        db: int = 0,
+        username: str | None = None,
+        ssl: bool = False,
+        namespace: str | None = None,
+        max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
+        client: redis.Redis | None = None,
+        **redis_kwargs: Any,
+    ) -> None:
+        super().__init__(namespace=event_queue if namespace is None else namespace)
+        if isinstance(max_deliveries, bool) or not isinstance(max_deliveries, int):
+            raise TypeError(f"max_deliveries must be an int, got {max_deliveries!r}")
+        if max_deliveries < 1:
+            raise ValueError(f"max_deliveries must be >= 1, got {max_deliveries!r}")
+        require_positive(socket_timeout, "socket_timeout")
+        self.max_deliveries = max_deliveries
+        self._keys = Keys(self.namespace)
+        if url is not None:
+            scheme = urlsplit(url).scheme.lower()
+            if scheme not in SCHEMES:
+                raise ConfigurationError(
+                    f"{mask_url(url)!r} is not a Redis URL; expected one of "
+                    + ", ".join(f"{s}://" for s in SCHEMES)
+                )
+            self._url = mask_url(url)
+        else:
+            self._url = _url_of(host, port, db, username, password, ssl)
+        redis_module = _import_redis()
+        self._connection_errors: tuple[type[BaseException], ...] = (
+            redis_module.exceptions.ConnectionError,
+            redis_module.exceptions.TimeoutError,
+        )
+        self._redis_error: type[BaseException] = redis_module.exceptions.RedisError
+        if client is None:
+            pool = _connection_pool(
+                redis_module,
+                url,
+                dict(
+                    host=host,
+                    port=port,
+                    db=db,
+                    username=username,
+                    password=password or None,
+                    ssl=ssl,
+                    socket_timeout=socket_timeout,
+                ),
+                redis_kwargs,
+            )
+            client = redis_module.Redis(connection_pool=pool)
+        elif redis_kwargs:
+            raise TypeError(f"unexpected arguments with client=: {', '.join(redis_kwargs)}")
+        # Typed loosely: redis-py's annotations differ between the versions we accept.
+        self._client: Any = client
+        self._scripts = Scripts(client)
+        self._block_slice = min(BLOCK_SLICE, socket_timeout / 2)
+        self._node_id = uuid.uuid4().hex
+        self._wake_key = self._keys.node_wake(self._node_id)
+        self._ids = itertools.count()
+        self._id_prefix = self._node_id[:20]
+        self._lock = threading.Lock()
+        self._pulls_left = threading.Condition(self._lock)
+        self._active_pulls = 0
+        self._closed = False
+        self._clock: tuple[float, float] | None = None  # (offset, measured at monotonic)
+        self._listener = Listener(
+            client,
+            self._keys,
+            self._node_id,
+            connection_errors=self._connection_errors,
+            confirm_timeout=socket_timeout,
+            poll=HEALTH_CHECK_INTERVAL,
+            where=self._url,
+        )
+        # Close nodes explicitly; one dropped unclosed at least lets its threads end.
+        self._finalizer = weakref.finalize(self, self._listener.abandon)
+        self._finalizer.atexit = False
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def client(self) -> redis.Redis:
+        """The underlying redis-py client (for tools and tests); the node owns it."""
+        client: redis.Redis = self._client
+        return client
+
+    @property
+    def keys(self) -> Keys:
+        """The key layout of this node's namespace (see :mod:`arbiter_redis.keys`)."""
+        return self._keys
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            blocked = self._active_pulls
+        self._finalizer.detach()
+        once = self._single_try_client()
+        try:
+            self._listener.close(once.publish)
+            if blocked:
+                self._wake_own_pulls(once, blocked)
+        finally:
+            once.connection_pool.disconnect()
+            self._client.close()
+            self._client.connection_pool.disconnect()
+
+    def _single_try_client(self) -> Any:
+        """A client to the same server that tries each command once, with no retries.
+
+        What ``close()`` sends is best effort: with the server gone, waiting out the
+        retry budget would only delay the close.
+        """
+        redis_module = _import_redis()
+        from redis.backoff import NoBackoff  # noqa: PLC0415 - redis is optional
+        from redis.retry import Retry  # noqa: PLC0415
+
+        pool = self._client.connection_pool
+        options = {**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0), "retry_on_error": []}
+        return redis_module.Redis(
+            connection_pool=redis_module.ConnectionPool(
+                connection_class=pool.connection_class, **options
+            )
+        )
+
+    def _wake_own_pulls(self, client: Any, count: int) -> None:
+        """Push a token per pull of this node that may be blocked in BLPOP, and wait for them."""
+        try:
+            pipe = client.pipeline(transaction=False)
+            pipe.lpush(self._wake_key, *[b"1"] * count)
+            pipe.pexpire(self._wake_key, WAKE_TTL_MS)
+            pipe.execute()
+        except self._redis_error:
+            return  # the server is gone: their BLPOPs end with an error, then see the close
+        with self._lock:
+            self._pulls_left.wait_for(lambda: self._active_pulls == 0, CLOSE_WAIT)
+        with contextlib.suppress(self._redis_error):  # else it expires by itself
+            client.delete(self._wake_key)
+
+    # ------------------------------------------------------------------ plumbing
+    def _call(self, what: str, function: Callable[[], T]) -> T:
+        """Run ``function`` (some redis-py calls), turning redis-py errors into ours."""
+        if self._closed:
+            raise NodeClosedError(f"{self!r} is closed")
+        try:
+            return function()
+        except self._connection_errors as exc:
+            if self._closed:
+                raise NodeClosedError(f"{self!r} was closed during {what}") from exc
+            raise BrokerConnectionError(
+                f"cannot reach Redis at {self._url} ({what}): {exc}"
+            ) from exc
+        except self._redis_error as exc:
+            raise BrokerError(f"Redis at {self._url} failed {what}: {exc}") from exc
+
+    def _clock_offset(self) -> float:
+        """Seconds to add to a ``time.time()`` to get the server's time.
+
+        Measured once (and again every ``CLOCK_RECHECK``), never per call: with one
+        offset, equal ``not_before`` times give equal due times, so ties keep push order.
+        """
+        clock = self._clock
+        if clock is not None and time.monotonic() - clock[1] < CLOCK_RECHECK:
+            return clock[0]
+        before = time.time()
+        seconds, micros = self._client.time()
+        after = time.time()
+        offset = float(seconds) + float(micros) / 1e6 - (before + after) / 2
+        self._clock = (offset, time.monotonic())
+        return offset
+
+    def _new_id(self) -> str:
+        # Made here, so a push retried after a lost reply is recognised and not duplicated;
+        # ordered per node, so delayed messages due at the same time keep push order.
+        return f"{self._id_prefix}{next(self._ids):012x}"
+
+    def _due(self, not_before: float | None) -> str:
+        if not_before is None:
+            return ""
+        return str(math.ceil((not_before + self._clock_offset()) * 1000))
+
+    # ------------------------------------------------------------------ broadcast
+    def emit(self, event: str, payload: bytes) -> None:
+        payload = require_bytes(payload, "payload")
+        channel = self._keys.channel(event)
+        self._call("emit", lambda: self._client.publish(channel, payload))
+
+    def subscribe(self, event: str, callback: EventCallback) -> None:
+        self._call("subscribe", lambda: self._listener.subscribe(event, callback))
+
+    def unsubscribe(self, event: str, callback: EventCallback) -> None:
+        self._call("unsubscribe", lambda: self._listener.unsubscribe(event, callback))
+
+    # ------------------------------------------------------------------ work queues
+    def push(self, queue: str, body: bytes, *, not_before: float | None = None) -> str:
+        body = require_bytes(body, "body")
+        message_id = self._new_id()
+        keys = self._keys.queue(queue)
+
+        def push() -> None:
+            self._scripts.push(keys=keys, args=[message_id, body, self._due(not_before)])
+
+        self._call("push", push)
+        return message_id
+
+    def pull(
+        self, queue: str, *, timeout: float | None, lease: float, max_messages: int = 1
+    ) -> list[Delivery]:
+        require_positive(lease, "lease")
+        if max_messages < 1:
+            raise ValueError(f"max_messages must be >= 1, got {max_messages!r}")
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        keys = self._keys.queue(queue)
+        wake_keys = [keys.wake, self._wake_key]
+        with self._pulling():
+            while True:
+                try:
+                    deliveries, due_in = self._call(
+                        "pull", lambda: self._pull_once(queue, keys, max_messages, lease)
+                    )
+                except NodeClosedError:
+                    return []  # closed by another thread while this pull waited
+                if deliveries:
+                    return deliveries
+                wait = self._block_slice
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return []
+                    wait = min(wait, left)
+                if due_in == 0:
+                    continue  # more fell due than one call settles
+                if due_in > 0:
+                    wait = min(wait, (due_in + 1) / 1000)
+                # BLPOP's timeout has millisecond resolution and 0 would mean "forever".
+                wait = max(wait, 0.001)
+                try:
+                    self._call("pull", functools.partial(self._client.blpop, wake_keys, wait))
+                except NodeClosedError:
+                    return []
+
+    @contextmanager
+    def _pulling(self) -> Iterator[None]:
+        """Count the pull, so ``close()`` knows how many blocked BLPOPs to wake."""
+        with self._lock:
+            if self._closed:
+                raise NodeClosedError(f"{self!r} is closed")
+            self._active_pulls += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active_pulls -= 1
+                if not self._active_pulls:
+                    self._pulls_left.notify_all()
+
+    def _run_pull(self, keys: Sequence[str], max_messages: int, lease: float) -> list[Any]:
+        receipt_prefix = uuid.uuid4().hex[:16] + ":"
+        args = [max_messages, _ms(lease), self.max_deliveries, receipt_prefix]
+        reply: list[Any] = self._scripts.pull(keys=keys, args=args)
+        return reply
+
+    def _pull_once(
+        self, queue: str, keys: Sequence[str], max_messages: int, lease: float
+    ) -> tuple[list[Delivery], int]:
+        """One run of the pull script: the leased deliveries, and ms until something falls due."""
+        reply = self._run_pull(keys, max_messages, lease)
+        due_in = int(reply[0])
+        if len(reply) <= 2:
+            return [], due_in
+        offset = self._clock_offset()
+        return [
+            Delivery(
+                queue=queue,
+                message_id=_text(reply[i]),
+                body=bytes(reply[i + 1]),
+                delivery_count=int(reply[i + 2]),
+                receipt=_text(reply[i + 3]),
+                enqueued_at=int(reply[i + 4]) / 1000 - offset,
+            )
+            for i in range(2, len(reply), 5)
+        ], due_in
+
+    def ack(self, delivery: Delivery) -> bool:
+        keys = self._keys.queue(delivery.queue)
+        args = [delivery.message_id, delivery.receipt]
+        return bool(self._call("ack", lambda: self._scripts.ack(keys=keys, args=args)))
+
+    def nack(self, delivery: Delivery, *, delay: float = 0.0) -> bool:
+        if delay < 0:
+            raise ValueError(f"delay must be >= 0 seconds, got {delay!r}")
+        keys = self._keys.queue(delivery.queue)
+        args = [delivery.message_id, delivery.receipt, _ms(delay), self.max_deliveries]
+        return bool(self._call("nack", lambda: self._scripts.nack(keys=keys, args=args)))
+
+    def renew(self, deliveries: Sequence[Delivery], lease: float) -> list[bool]:
+        require_positive(lease, "lease")
+        if not deliveries:
+            self._call("renew", lambda: None)  # still refuses on a closed node
+            return []
+        by_queue: dict[str, list[int]] = {}
+        for index, delivery in enumerate(deliveries):
+            by_queue.setdefault(delivery.queue, []).append(index)
+        held = [False] * len(deliveries)
+        for queue, indexes in by_queue.items():  # one script call per queue
+            args: list[Any] = [_ms(lease)]
+            for index in indexes:
+                args += [deliveries[index].message_id, deliveries[index].receipt]
+            renew = functools.partial(self._scripts.renew, keys=self._keys.queue(queue), args=args)
+            for index, renewed in zip(indexes, self._call("renew", renew), strict=True):
+                held[index] = bool(renewed)
+        return held
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> bool:
+        keys = self._keys.queue(delivery.queue)
+        args = [delivery.message_id, delivery.receipt, reason]
+        return bool(
+            self._call("dead_letter", lambda: self._scripts.dead_letter(keys=keys, args=args))
+        )
+
+    def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
+        keys = self._keys.queue(queue)
+
+        def read() -> tuple[list[Any], float]:
+            # Settle first, so a spent message whose lease ran out is listed, as it would be
+            # on a broker that notices expiries by itself.
+            self._run_pull(keys, 0, 1.0)
+            if limit <= 0:
+                return [], 0.0
+            return self._client.xrange(keys.dead, count=limit), self._clock_offset()
+
+        entries, offset = self._call("dead_letters", read)
+        letters = []
+        for _, raw in entries:
+            fields = {_text(k): v for k, v in raw.items()}
+            letters.append(
+                DeadLetter(
+                    queue=queue,
+                    message_id=_text(fields["id"]),
+                    body=bytes(fields["body"]),
+                    reason=_text(fields["reason"]),
+                    delivery_count=int(fields["count"]),
+                    dead_at=int(fields["dead_at"]) / 1000 - offset,
+                )
+            )
+        return letters
+
+    def queue_size(self, queue: str) -> int:
+        keys = self._keys.queue(queue)
+        reply = self._call("queue_size", lambda: self._run_pull(keys, 0, 1.0))
+        return int(reply[1])
+
+    # ------------------------------------------------------------------ state
+    def get(self, key: str) -> Record | None:
+        name = self._keys.record(key)
+        state, data = self._call("get", lambda: self._client.hmget(name, ["state", "data"]))
+        return None if state is None else Record(_text(state), bytes(data or b""))
+
+    def get_many(self, keys: Collection[str]) -> dict[str, Record]:
+        keys = list(keys)
+        if not keys:
+            self._call("get_many", lambda: None)
+            return {}
+
+        def read() -> list[Any]:
+            pipe = self._client.pipeline(transaction=False)
+            for key in keys:
+                pipe.hmget(self._keys.record(key), ["state", "data"])
+            replies: list[Any] = pipe.execute()
+            return replies
+
+        found = {}
+        for key, (state, data) in zip(keys, self._call("get_many", read), strict=True):
+            if state is not None:
+                found[key] = Record(_text(state), bytes(data or b""))
+        return found
+
+    def _transition_args(
+        self, record: Record, ttl: float, expect: Collection[str | None] | None
+    ) -> list[Any]:
+        require_positive(ttl, "ttl")
+        if not isinstance(record.state, str):
+            raise TypeError(f"record.state must be a str, got {type(record.state).__name__}")
+        data = require_bytes(record.data, "record.data")
+        # The write id lets a retry (after a lost reply) recognise its own earlier write.
+        return [record.state, data, _ms(ttl), uuid.uuid4().hex, *_expect_args(expect)]
+
+    def transition(
+        self,
+        key: str,
+        record: Record,
+        *,
+        ttl: float,
+        expect: Collection[str | None] | None = None,
+    ) -> tuple[bool, Record | None]:
+        args = self._transition_args(record, ttl, expect)
+        keys = [self._keys.record(key)]
+        written, state, data = self._call(
+            "transition", lambda: self._scripts.transition(keys=keys, args=args)
+        )
+        if written:
+            return True, Record(record.state, require_bytes(record.data, "record.data"))
+        return False, None if state is None else Record(_text(state), bytes(data or b""))
+
+    def transition_and_push(
+        self,
+        key: str,
+        record: Record,
+        *,
+        ttl: float,
+        expect: Collection[str | None] | None,
+        queue: str,
+        body: bytes,
+        not_before: float | None = None,
+    ) -> bool:
+        """One round trip: the record is written, then the message pushed, in one script."""
+        args = self._transition_args(record, ttl, expect)
+        body = require_bytes(body, "body")
+        keys = [self._keys.record(key), *self._keys.queue(queue)]
+
+        def run() -> Any:
+            due = self._due(not_before)
+            return self._scripts.transition_and_push(
+                keys=keys, args=[*args, self._new_id(), body, due]
+            )
+
+        return bool(self._call("transition_and_push", run))
+
+    def transition_and_ack(
+        self,
+        delivery: Delivery,
+        key: str,
+        record: Record,
+        *,
+        ttl: float,
+        expect: Collection[str | None] | None,
+        event: str | None = None,
+        payload: bytes = b"",
+    ) -> bool:
+        """One round trip: store, publish if written, then ack, in one script."""
+        args = self._transition_args(record, ttl, expect)
+        channel = self._keys.channel(event) if event else ""
+        keys = [self._keys.record(key), *self._keys.queue(delivery.queue)]
+        args += [delivery.message_id, delivery.receipt, channel, require_bytes(payload, "payload")]
+        written, _acked = self._call(
+            "transition_and_ack", lambda: self._scripts.transition_and_ack(keys=keys, args=args)
+        )
+        return bool(written)
+
+    def delete(self, key: str) -> None:
+        name = self._keys.record(key)
+        self._call("delete", lambda: self._client.delete(name))
+
+    def heartbeat(self, worker_id: str, info: bytes, ttl: float) -> None:
+        require_positive(ttl, "ttl")
+        info = require_bytes(info, "info")
+        keys = [self._keys.workers, self._keys.workers_info]
+        args = [worker_id, info, _ms(ttl)]
+        self._call("heartbeat", lambda: self._scripts.heartbeat(keys=keys, args=args))
+
+    def live_workers(self) -> dict[str, bytes]:
+        keys = [self._keys.workers, self._keys.workers_info]
+        reply = self._call("live_workers", lambda: self._scripts.live_workers(keys=keys))
+        return {_text(reply[i]): bytes(reply[i + 1]) for i in range(0, len(reply), 2)}
+
+    def remove_worker(self, worker_id: str) -> None:
+        keys = [self._keys.workers, self._keys.workers_info]
+        self._call(
+            "remove_worker", lambda: self._scripts.remove_worker(keys=keys, args=[worker_id])
+        )
+
+
+def _url_of(
+    host: str, port: int, db: int, username: str | None, password: str | None, ssl: bool
+) -> str:
+    """The (masked) URL that the seed-style arguments stand for."""
+    user = quote(username or "", safe="")
+    auth = f"{user}:***@" if password else (f"{user}@" if user else "")
+    return f"{'rediss' if ssl else 'redis'}://{auth}{host}:{port}/{db}"
+
+
+def _connection_pool(
+    redis_module: ModuleType,
+    url: str | None,
+    parts: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+) -> Any:
+    """A pool with timeouts, health checks and retries with backoff; ``overrides`` win."""
+    from redis.backoff import ExponentialBackoff  # noqa: PLC0415 - redis is optional
+    from redis.retry import Retry  # noqa: PLC0415
+
+    errors = [redis_module.exceptions.ConnectionError, redis_module.exceptions.TimeoutError]
+    options: dict[str, Any] = {
+        "socket_timeout": parts["socket_timeout"],
+        "socket_connect_timeout": DEFAULT_CONNECT_TIMEOUT,
+        "health_check_interval": HEALTH_CHECK_INTERVAL,
+        "retry": Retry(ExponentialBackoff(cap=RETRY_BACKOFF_CAP, base=RETRY_BACKOFF_BASE), RETRIES),
+        # redis-py 5 retries only errors listed here; later versions read the Retry's list
+        "retry_on_error": errors,
+    }
+    tcp = url is None or urlsplit(url).scheme.lower() != "unix"
+    if tcp:
+        options["socket_keepalive"] = True
+    options.update(overrides)
+    try:
+        if url is not None:
+            return redis_module.ConnectionPool.from_url(url, **options)
+        connection_class = redis_module.SSLConnection if parts["ssl"] else redis_module.Connection
+        return redis_module.ConnectionPool(
+            connection_class=connection_class,
+            host=parts["host"],
+            port=parts["port"],
+            db=parts["db"],
+            username=parts["username"],
+            password=parts["password"],
+            **options,
+        )
+    except ValueError as exc:
+        where = mask_url(url) if url is not None else "the Redis arguments"
+        raise ConfigurationError(f"invalid Redis settings in {where}: {exc}") from exc
+
+
+def create_node(url: str, settings: Settings) -> RedisEventNode:
+    """The node factory of the ``redis``, ``rediss`` and ``unix`` schemes (see the plugin).
+
+    The namespace and ``max_deliveries`` come from the settings; the URL's db,
+    username, password and TLS pass through to redis-py.
+    """
+    return RedisEventNode(
+        url=url, namespace=settings.namespace, max_deliveries=settings.max_deliveries
+    )

@@ -1,0 +1,192 @@
+-- lib.lua: helpers shared by the queue and record scripts. Not a script by itself: the
+-- loader (arbiter_redis/scripts/__init__.py) prepends the constants from keys.py and this
+-- file to each script. Every function gets the keys it touches from its caller, which
+-- took them from KEYS, so no script touches a key it was not given (Redis Cluster).
+--
+-- A queue is a table of its seven keys (see keys.py): ready, delayed, leases, body,
+-- meta, dead, wake. A message's meta field is "count|enqueued_ms|receipt", the receipt
+-- empty while nobody holds a lease. Times are the server's (TIME), in milliseconds.
+
+local function fmt(n)
+  return string.format('%d', n)
+end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function queue_at(first)
+  return {
+    ready = KEYS[first], delayed = KEYS[first + 1], leases = KEYS[first + 2],
+    body = KEYS[first + 3], meta = KEYS[first + 4], dead = KEYS[first + 5],
+    wake = KEYS[first + 6],
+  }
+end
+
+-- count (a number), enqueued_ms (a string) and receipt of message `id`; nil if gone
+local function read_meta(q, id)
+  local value = redis.call('HGET', q.meta, id)
+  if not value then
+    return nil
+  end
+  local count, enqueued, receipt = string.match(value, '^(%d+)|(%d+)|(.*)$')
+  return tonumber(count), enqueued, receipt
+end
+
+local function write_meta(q, id, count, enqueued, receipt)
+  redis.call('HSET', q.meta, id, fmt(count) .. '|' .. enqueued .. '|' .. receipt)
+end
+
+local function spent(count)
+  return 'delivered ' .. fmt(count) .. ' times without an ack'
+end
+
+-- Let `n` blocked pulls know there is something to look at (one token wakes one BLPOP).
+local function wake(q, n)
+  n = math.min(n, WAKE_TOKENS_MAX)
+  if n < 1 then
+    return
+  end
+  local tokens = {}
+  for i = 1, n do
+    tokens[i] = '1'
+  end
+  redis.call('LPUSH', q.wake, unpack(tokens))
+  redis.call('LTRIM', q.wake, 0, WAKE_TOKENS_MAX - 1)
+  redis.call('PEXPIRE', q.wake, WAKE_TTL_MS)
+end
+
+-- Move an unleased message (already out of ready, delayed and leases) to the dead letters.
+local function bury(q, id, count, reason, now)
+  local body = redis.call('HGET', q.body, id) or ''
+  redis.call('XADD', q.dead, 'MAXLEN', '~', DEAD_LETTER_LIMIT, '*',
+    'id', id, 'body', body, 'reason', reason, 'count', fmt(count), 'dead_at', fmt(now))
+  redis.call('PEXPIRE', q.dead, DEAD_LETTER_TTL_MS)
+  redis.call('HDEL', q.body, id)
+  redis.call('HDEL', q.meta, id)
+end
+
+-- Store a new message: ready now, or delayed until `due` (server ms). 0 if `id` exists
+-- already (a client retrying a push whose reply was lost), so a retry never duplicates.
+local function push(q, id, body, due, now)
+  if redis.call('HSETNX', q.body, id, body) == 0 then
+    return 0
+  end
+  redis.call('HSET', q.meta, id, '0|' .. fmt(now) .. '|')
+  if due and due > now then
+    redis.call('ZADD', q.delayed, fmt(due), id)
+  else
+    redis.call('LPUSH', q.ready, id)
+  end
+  -- A delayed message wakes a blocked pull too, so it shortens its wait to the new due time.
+  wake(q, 1)
+  return 1
+end
+
+-- Apply what fell due by `now`: due delayed messages to the back of ready (in due order),
+-- expired leases to the front (earliest first), or to the dead letters when spent.
+-- Bounded per call; returns how many messages became ready.
+local function settle(q, now, max_deliveries)
+  local moved = 0
+  local due = redis.call('ZRANGEBYSCORE', q.delayed, '-inf', fmt(now), 'LIMIT', 0, SETTLE_BATCH)
+  if #due > 0 then
+    redis.call('ZREM', q.delayed, unpack(due))
+    redis.call('LPUSH', q.ready, unpack(due))
+    moved = moved + #due
+  end
+  local expired = redis.call('ZRANGEBYSCORE', q.leases, '-inf', fmt(now), 'LIMIT', 0, SETTLE_BATCH)
+  if #expired > 0 then
+    redis.call('ZREM', q.leases, unpack(expired))
+    local back = {}
+    for _, id in ipairs(expired) do
+      local count, enqueued = read_meta(q, id)
+      if count then
+        if count >= max_deliveries then
+          bury(q, id, count, spent(count), now)
+        else
+          write_meta(q, id, count, enqueued, '')
+          back[#back + 1] = id
+        end
+      end
+    end
+    for i = #back, 1, -1 do  -- pushed last, RPOPped first: the earliest expired leads
+      redis.call('RPUSH', q.ready, back[i])
+    end
+    moved = moved + #back
+  end
+  return moved
+end
+
+-- Milliseconds until the next delayed message falls due or lease runs out; -1 if none.
+local function next_due(q, now)
+  local soonest = -1
+  for _, key in ipairs({ q.delayed, q.leases }) do
+    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    if first[2] then
+      local wait = math.max(0, tonumber(first[2]) - now)
+      if soonest < 0 or wait < soonest then
+        soonest = wait
+      end
+    end
+  end
+  return soonest
+end
+
+-- count and enqueued_ms of message `id` if `receipt` still holds its lease, else nil
+local function held(q, id, receipt, now)
+  local count, enqueued, current = read_meta(q, id)
+  if not count or receipt == '' or current ~= receipt then
+    return nil
+  end
+  local expires = redis.call('ZSCORE', q.leases, id)
+  if not expires or tonumber(expires) <= now then
+    return nil  -- ran out: the next pull reclaims it
+  end
+  return count, enqueued
+end
+
+-- Remove a leased message for good; 1 if `receipt` held the lease, else 0 (no change).
+local function ack(q, id, receipt, now)
+  if not held(q, id, receipt, now) then
+    return 0
+  end
+  redis.call('ZREM', q.leases, id)
+  redis.call('HDEL', q.body, id)
+  redis.call('HDEL', q.meta, id)
+  return 1
+end
+
+-- Compare-and-set a record. ARGV from `at`: state, data, ttl_ms, write id (random, per
+-- call), n (-1: write unconditionally), absent_ok ('1': no record is acceptable), then n
+-- accepted states. Returns written (0/1), the state and data now stored, and the next
+-- ARGV index. A record that already carries this write id was written by this very call
+-- before its reply was lost; the client's retry reports it written instead of refused.
+local function transition(key, at)
+  local state, data, ttl, write_id = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
+  local n = tonumber(ARGV[at + 4])
+  local after = at + 6 + math.max(n, 0)
+  local current = redis.call('HMGET', key, 'state', 'data', 'write')
+  if current[1] and current[3] == write_id then
+    return 1, current[1], current[2], after
+  end
+  if n >= 0 then
+    local allowed = false
+    if not current[1] then
+      allowed = ARGV[at + 5] == '1'
+    else
+      for i = at + 6, after - 1 do
+        if ARGV[i] == current[1] then
+          allowed = true
+          break
+        end
+      end
+    end
+    if not allowed then
+      return 0, current[1], current[2], after
+    end
+  end
+  redis.call('HSET', key, 'state', state, 'data', data, 'write', write_id)
+  redis.call('PEXPIRE', key, ttl)
+  return 1, state, data, after
+end
