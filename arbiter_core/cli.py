@@ -59,8 +59,8 @@ def plugins(ctx: click.Context) -> None:
     click.echo("URL schemes")
     if schemes:
         rows = [
-            [f"{s.scheme}://", s.plugin_name, s.origin, _reference(s.factory_ref)]
-            for s in sorted(schemes.values(), key=lambda s: s.scheme)
+            [f"{s.name}://", s.plugin_name, s.origin, _reference(s.factory_ref)]
+            for s in sorted(schemes.values(), key=lambda s: s.name)
         ]
         click.echo(_table(["SCHEME", "PLUGIN", "DISTRIBUTION", "FACTORY"], rows))
     else:

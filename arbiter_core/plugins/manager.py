@@ -73,11 +73,12 @@ _URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 @dataclass(frozen=True)
-class SchemeInfo:
-    """One URL scheme, the factory that serves it and where it came from."""
+class Provided:
+    """Something a plugin provides — a URL scheme, a worker pool or a public name — the
+    factory (or lazy ``"module:attr"`` reference) behind it, and where it came from."""
 
-    scheme: str
-    factory_ref: NodeFactory | str
+    name: str
+    factory_ref: Any
     plugin_name: str
     distribution: str | None
     version: str | None
@@ -88,34 +89,12 @@ class SchemeInfo:
         return _origin(self.distribution, self.version)
 
 
-@dataclass(frozen=True)
-class PoolInfo:
-    """One worker pool name, the class (or factory) behind it and where it came from."""
-
-    name: str
-    factory_ref: type[Any] | PoolFactory | str
-    plugin_name: str
-    distribution: str | None
-    version: str | None
-
-    @property
-    def origin(self) -> str:
-        return _origin(self.distribution, self.version)
-
-
-@dataclass(frozen=True)
-class PublicNameInfo:
-    """A name ``from arbiter import NAME`` finds through a plugin, and where it came from."""
-
-    name: str
-    factory_ref: str
-    plugin_name: str
-    distribution: str | None
-    version: str | None
-
-    @property
-    def origin(self) -> str:
-        return _origin(self.distribution, self.version)
+SchemeInfo = Provided
+"""A URL scheme (``name``, without ``://``) and the node factory that serves it."""
+PoolInfo = Provided
+"""A worker pool name and the class (or factory) behind it."""
+PublicNameInfo = Provided
+"""A name ``from arbiter import NAME`` finds through a plugin."""
 
 
 class PluginInfo(NamedTuple):
@@ -457,7 +436,7 @@ class PluginRegistry:
         impl: pluggy.HookImpl,
         what: str,
         key: str,
-        kept: SchemeInfo | PoolInfo | PublicNameInfo,
+        kept: Provided,
     ) -> BrokenPlugin:
         distribution = self._origin_of(impl.plugin_name)[0]
         return BrokenPlugin(
@@ -672,6 +651,7 @@ __all__ = [
     "PluginInfo",
     "PluginRegistry",
     "PoolInfo",
+    "Provided",
     "PublicNameInfo",
     "SchemeInfo",
     "default_registry",
