@@ -132,7 +132,10 @@ class Worker:
                     for unstarted in deliveries[index:]:
                         self.node.nack(unstarted)
                     return
-                self._dispatch(delivery)
+                try:
+                    self._dispatch(delivery)
+                except BrokerError as exc:  # its lease runs out and it is delivered again
+                    log.warning("could not start message %s (%s)", delivery.message_id, exc)
 
     def stop(self) -> None:
         self.stopping.set()

@@ -325,3 +325,29 @@ def test_a_killed_thread_task_can_stop_cooperatively(
         [status] = arbiter.wait_for_tasks([task_id], timeout=10)
         assert noticed.wait(5), "the task never saw task_cancelled() turn true"
     assert status["state"] == "cancelled"
+
+
+def test_the_minion_survives_a_broker_error_while_starting_a_task(
+    arbiter: Arbiter, make_minion: Callable[..., Minion], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arbiter_core.errors import BrokerConnectionError
+
+    app = make_minion()
+    real_transition = app.node.transition
+    failures = iter(range(1))
+
+    def flaky_transition(*args: object, **kwargs: object) -> object:
+        if next(failures, None) is not None:
+            raise BrokerConnectionError("the broker went away")
+        return real_transition(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app.node, "transition", flaky_transition)
+
+    @app.task(name="ok")
+    def ok() -> str:
+        return "served after the lease"
+
+    with running(app):
+        [status] = arbiter.wait_for_tasks(arbiter.apply("ok"), timeout=LEASE * 10)
+    assert status["result"] == "served after the lease"
+    assert next(failures, None) is None
