@@ -17,7 +17,7 @@ from arbiter_core.endpoint import Endpoint, NodeLike
 from arbiter_core.errors import InsufficientCapacityError, NodeClosedError, TaskCancelledError
 from arbiter_core.plugins import PluginRegistry
 from arbiter_core.replies import ReplyRouter
-from arbiter_core.submission import read_status, settle_unrun, submit
+from arbiter_core.submission import read_status, settle_unrun, submit_many
 from arbiter_core.wire import Envelope
 
 RESYNC_INTERVAL = 5.0
@@ -88,8 +88,7 @@ class Arbiter(Endpoint):
         call = TaskCall(name, _args(task_args), dict(task_kwargs or {}), queue)
         envelopes = [call.envelope(self.reply_to) for _ in range(tasks_count)]
         self.wire.encode(envelopes[0])
-        for envelope in envelopes:
-            submit(self, envelope)
+        submit_many(self, envelopes)
         return [envelope.id for envelope in envelopes]
 
     def group(
@@ -180,8 +179,10 @@ class Arbiter(Endpoint):
                 except Empty:
                     yield from self._collect_final(pending)
                     continue
-                if task_id in pending:
-                    yield from self._collect_final({task_id: None}, pending)
+                arrived = dict.fromkeys(_drain(inbox, task_id))
+                candidates = {i: None for i in arrived if i in pending}
+                if candidates:  # everything already in the inbox: one read
+                    yield from self._collect_final(candidates, pending)
         finally:
             self._router.unregister(list(pending), inbox)
 
@@ -241,6 +242,16 @@ class Arbiter(Endpoint):
             row["active"] += int(info["busy"])
             row["available"] += max(0, int(info["slots"]) - int(info["busy"]))
         return summary
+
+
+def _drain(inbox: SimpleQueue[str], first: str) -> list[str]:
+    """``first``, then every id already waiting in ``inbox``, without blocking."""
+    ids = [first]
+    while True:
+        try:
+            ids.append(inbox.get_nowait())
+        except Empty:
+            return ids
 
 
 def _as_call(task: CallLike) -> TaskCall:

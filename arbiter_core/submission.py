@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from arbiter_core import records
-from arbiter_core.node import Record
+from arbiter_core.node import Record, TransitionPush
 from arbiter_core.wire import Envelope
 
 if TYPE_CHECKING:
@@ -28,23 +28,58 @@ def submit(
     queues a task twice, and a task killed while it waited is never pushed.
     Returns whether it was pushed.
     """
-    body = endpoint.wire.encode(envelope)
-    record = records.task_status(envelope, records.QUEUED)
+    item = _queued(endpoint, envelope, expect, not_before)
     written = endpoint.node.transition_and_push(
-        records.task_key(envelope.id),
-        Record(records.QUEUED, endpoint.wire.pack(record, "record")),
-        ttl=endpoint.settings.result_ttl,
-        expect=expect,
-        queue=envelope.queue,
-        body=body,
-        not_before=not_before,
+        item.key,
+        item.record,
+        ttl=item.ttl,
+        expect=item.expect,
+        queue=item.queue,
+        body=item.body,
+        not_before=item.not_before,
     )
-    if not written:
-        return False
+    if written:
+        _announce(endpoint, envelope, not_before)
+    return written
+
+
+def submit_many(endpoint: Endpoint, envelopes: list[Envelope]) -> list[bool]:
+    """:func:`submit` for new tasks (expected absent, no delay), in one batch.
+
+    Every envelope is encoded before anything is written, so a bad argument
+    queues nothing. Returns whether each was pushed.
+    """
+    items = [_queued(endpoint, envelope, (records.ABSENT,), None) for envelope in envelopes]
+    written = endpoint.node.transition_and_push_many(items)
+    for envelope, pushed in zip(envelopes, written, strict=True):
+        if pushed:
+            _announce(endpoint, envelope, None)
+    return written
+
+
+def _queued(
+    endpoint: Endpoint,
+    envelope: Envelope,
+    expect: tuple[str | None, ...],
+    not_before: float | None,
+) -> TransitionPush:
+    """The queued record and the encoded message for one task, ready to write and push."""
+    status = records.task_status(envelope, records.QUEUED)
+    return TransitionPush(
+        records.task_key(envelope.id),
+        Record(records.QUEUED, endpoint.wire.pack(status, "record")),
+        endpoint.settings.result_ttl,
+        expect,
+        envelope.queue,
+        endpoint.wire.encode(envelope),
+        not_before,
+    )
+
+
+def _announce(endpoint: Endpoint, envelope: Envelope, not_before: float | None) -> None:
     endpoint.registry.hook.arbiter_task_submitted(
         task_id=envelope.id, name=envelope.task, queue=envelope.queue, eta=not_before
     )
-    return True
 
 
 def settle_unrun(endpoint: Endpoint, envelope: Envelope, state: str, error: BaseException) -> bool:

@@ -48,6 +48,7 @@ from arbiter_core.node import (
     EventCallback,
     EventNode,
     Record,
+    TransitionPush,
     require_bytes,
     require_positive,
 )
@@ -82,6 +83,8 @@ BLOCK_SLICE = 5.0
 """Longest single BLPOP: a pull re-runs the pull script at least this often, which
 bounds how late it sees a lease that another consumer took, and then lost, while it
 was blocked."""
+BATCH = 500
+"""Most items one batch script applies, so no call blocks Redis for long."""
 CLOCK_RECHECK = 300.0
 """Seconds between measurements of the offset between this machine's clock and the server's."""
 CLOSE_WAIT = 2.0
@@ -228,6 +231,8 @@ class RedisEventNode(EventNode):
         self._wake_key = self._keys.node_wake(self._node_id)
         self._ids = itertools.count()
         self._id_prefix = self._node_id[:20]
+        self._receipt_node = uuid.uuid4().hex[:16] + "."
+        self._pull_count = itertools.count()
         self._lock = threading.Lock()
         self._pulls_left = threading.Condition(self._lock)
         self._active_pulls = 0
@@ -430,7 +435,9 @@ class RedisEventNode(EventNode):
                     self._pulls_left.notify_all()
 
     def _run_pull(self, keys: Sequence[str], max_messages: int, lease: float) -> list[Any]:
-        receipt_prefix = uuid.uuid4().hex[:16] + ":"
+        # Unique across nodes (a random per-node part) and pulls (a counter), without
+        # a uuid4 per pull.
+        receipt_prefix = f"{self._receipt_node}{next(self._pull_count):x}:"
         args = [max_messages, _ms(lease), self.max_deliveries, receipt_prefix]
         reply: list[Any] = self._scripts.pull(keys=keys, args=args)
         return reply
@@ -600,6 +607,34 @@ class RedisEventNode(EventNode):
             )
 
         return bool(self._call("transition_and_push", run))
+
+    def transition_and_push_many(self, items: Sequence[TransitionPush]) -> list[bool]:
+        """One round trip per ``BATCH`` items: one script applies them in order."""
+        items = list(items)
+        if not items:
+            self._call("transition_and_push_many", lambda: None)
+            return []
+        prepared = []
+        for item in items:
+            item_args = self._transition_args(item.record, item.ttl, item.expect)
+            body = require_bytes(item.body, "body")
+            item_keys = [self._keys.record(item.key), *self._keys.queue(item.queue)]
+            prepared.append((item_keys, item_args, body, item.not_before))
+
+        def run(batch: list[tuple[list[str], list[Any], bytes, float | None]]) -> Any:
+            keys: list[str] = []
+            args: list[Any] = []
+            for item_keys, item_args, body, not_before in batch:
+                keys += item_keys
+                args += [*item_args, self._new_id(), body, self._due(not_before)]
+            return self._scripts.transition_and_push_many(keys=keys, args=args)
+
+        written: list[bool] = []
+        for start in range(0, len(prepared), BATCH):
+            batch = prepared[start : start + BATCH]
+            reply = self._call("transition_and_push_many", functools.partial(run, batch))
+            written += [bool(flag) for flag in reply]
+        return written
 
     def transition_and_ack(
         self,

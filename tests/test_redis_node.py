@@ -21,7 +21,15 @@ from redis_server import ExternalRedis, RedisServer, free_port
 
 from arbiter_core.conformance import EventNodeContract, Inbox
 from arbiter_core.errors import BrokerConnectionError, ConfigurationError, NodeClosedError
-from arbiter_core.node import BROADCAST, CROSS_PROCESS, PERSISTENT, QUEUE, STATE, Record
+from arbiter_core.node import (
+    BROADCAST,
+    CROSS_PROCESS,
+    PERSISTENT,
+    QUEUE,
+    STATE,
+    Record,
+    TransitionPush,
+)
 from arbiter_core.settings import Settings
 from arbiter_redis import RedisEventNode, create_node
 from arbiter_redis.keys import WAKE_TOKENS_MAX, Keys
@@ -317,6 +325,46 @@ def test_combined_operations_are_one_round_trip(
     assert node.queue_size("q") == 0
     assert inbox.wait_for(2, 5)
     assert inbox.received == [("done", b"warm-up"), ("done", b"job")]
+
+
+def test_batch_operations_are_one_round_trip(
+    fake_nodes: Callable[..., RedisEventNode], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = fake_nodes()
+    commands: list[str] = []
+    real_execute = node.client.execute_command
+
+    def counting_execute(*args: Any, **options: Any) -> Any:
+        commands.append(str(args[0]))
+        return real_execute(*args, **options)
+
+    def items(prefix: str) -> list[TransitionPush]:
+        return [
+            TransitionPush(f"{prefix}{i}", Record("queued", b""), 10, [None], "q", b"x")
+            for i in range(5)
+        ]
+
+    assert node.transition_and_push_many(items("warm")) == [True] * 5  # loads the script
+    monkeypatch.setattr(node.client, "execute_command", counting_execute)
+    assert node.transition_and_push_many(items("job")) == [True] * 5
+    assert commands == ["EVALSHA"]
+
+
+def test_receipts_are_unique_across_nodes_and_pulls(
+    fake_nodes: Callable[..., RedisEventNode],
+) -> None:
+    first, second = fake_nodes(), fake_nodes()
+    for i in range(4):
+        first.push("q", str(i).encode())
+    receipts = []
+    for node in (first, second, first, second):
+        [delivery] = node.pull("q", timeout=0, lease=10)
+        receipts.append(delivery.receipt)
+        assert node.nack(delivery)  # the same message again, with a new receipt
+    batch = first.pull("q", timeout=0, lease=10, max_messages=4)
+    receipts += [delivery.receipt for delivery in batch]
+    assert len(batch) == 4
+    assert len(set(receipts)) == len(receipts) == 8
 
 
 def test_transition_and_ack_stores_even_when_the_lease_is_lost(

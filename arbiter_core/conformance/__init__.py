@@ -28,13 +28,14 @@ Timing knobs are class attributes (``lease``, ``settle``, ``ttl``, ``prompt``,
 subclass for a slow or remote broker. A backend that serves only some faces
 (a broker with no state store) combines the parts it has:
 :class:`BroadcastContract`, :class:`QueueContract`, :class:`StateContract`,
-:class:`LifecycleContract`.
+:class:`CombinedContract`, :class:`LifecycleContract`.
 
 Importing this package imports pytest; nothing else in ``arbiter_core``
 imports it, so the core runs without pytest installed.
 """
 
 from arbiter_core.conformance.broadcast_contract import BroadcastContract
+from arbiter_core.conformance.combined_contract import CombinedContract
 from arbiter_core.conformance.contract import EventNodeContract, LifecycleContract
 from arbiter_core.conformance.queue_contract import QueueContract
 from arbiter_core.conformance.state_contract import StateContract
@@ -42,6 +43,7 @@ from arbiter_core.conformance.support import ContractBase, Inbox, NodeFactory
 
 __all__ = [
     "BroadcastContract",
+    "CombinedContract",
     "ContractBase",
     "EventNodeContract",
     "Inbox",

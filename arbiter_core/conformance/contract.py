@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from arbiter_core.conformance.broadcast_contract import BroadcastContract
+from arbiter_core.conformance.combined_contract import CombinedContract
 from arbiter_core.conformance.queue_contract import QueueContract
 from arbiter_core.conformance.state_contract import StateContract
 from arbiter_core.conformance.support import ContractBase, Inbox, NodeFactory, in_thread, unique
@@ -85,5 +86,7 @@ class LifecycleContract(ContractBase):
         assert staying.ack(batch[0])
 
 
-class EventNodeContract(BroadcastContract, QueueContract, StateContract, LifecycleContract):
+class EventNodeContract(
+    BroadcastContract, QueueContract, StateContract, CombinedContract, LifecycleContract
+):
     """Every guarantee of :class:`arbiter_core.node.EventNode`; see the package docs."""

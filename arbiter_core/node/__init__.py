@@ -19,6 +19,7 @@ from arbiter_core.node.event_node import (
     QUEUE,
     STATE,
     EventNode,
+    TransitionPush,
 )
 from arbiter_core.node.state_store import ABSENT, Record, StateStore
 from arbiter_core.node.work_queue import DeadLetter, Delivery, WorkQueue
@@ -40,6 +41,7 @@ __all__ = [
     "NoStateStore",
     "Record",
     "StateStore",
+    "TransitionPush",
     "WorkQueue",
     "require_bytes",
     "require_positive",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from types import TracebackType
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from arbiter_core.errors import UnsupportedOperationError
 from arbiter_core.node.broadcast import Broadcaster
@@ -26,6 +26,18 @@ CROSS_PROCESS = "cross-process"
 """Capability: nodes in other processes (or machines) share the broker."""
 PERSISTENT = "persistent"
 """Capability: queued messages survive a broker restart (given the broker is configured to)."""
+
+
+class TransitionPush(NamedTuple):
+    """The arguments of one :meth:`EventNode.transition_and_push`, for the batch form."""
+
+    key: str
+    record: Record
+    ttl: float
+    expect: Collection[str | None] | None
+    queue: str
+    body: bytes
+    not_before: float | None = None
 
 
 class EventNode(Broadcaster, WorkQueue, StateStore):
@@ -92,6 +104,27 @@ class EventNode(Broadcaster, WorkQueue, StateStore):
         if written:
             self.push(queue, body, not_before=not_before)
         return written
+
+    def transition_and_push_many(self, items: Sequence[TransitionPush]) -> list[bool]:
+        """:meth:`transition_and_push` for each item, in order; whether each was written.
+
+        Each item keeps the single call's guarantee (its record exists before its
+        message can be pulled; pushed only if written). Items are independent: the
+        batch is not atomic, and a broker error may leave a prefix of it applied.
+        A backend may override this to send the whole batch in one round trip.
+        """
+        return [
+            self.transition_and_push(
+                item.key,
+                item.record,
+                ttl=item.ttl,
+                expect=item.expect,
+                queue=item.queue,
+                body=item.body,
+                not_before=item.not_before,
+            )
+            for item in items
+        ]
 
     def transition_and_ack(
         self,

@@ -27,6 +27,7 @@ NAMES = (
     "dead_letter",
     "transition",
     "transition_and_push",
+    "transition_and_push_many",
     "transition_and_ack",
     "heartbeat",
     "live_workers",
@@ -70,6 +71,7 @@ class Scripts:
         self.dead_letter = self._register(client, "dead_letter")
         self.transition = self._register(client, "transition")
         self.transition_and_push = self._register(client, "transition_and_push")
+        self.transition_and_push_many = self._register(client, "transition_and_push_many")
         self.transition_and_ack = self._register(client, "transition_and_ack")
         self.heartbeat = self._register(client, "heartbeat")
         self.live_workers = self._register(client, "live_workers")

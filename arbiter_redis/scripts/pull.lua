@@ -3,7 +3,7 @@
 -- ARGV[1]     N, the most messages to lease; 0 only settles and reports the size
 -- ARGV[2]     lease in ms
 -- ARGV[3]     max_deliveries: a message delivered that often is dead-lettered, not leased
--- ARGV[4]     receipt prefix (random, per call); the i-th lease's receipt is prefix .. i
+-- ARGV[4]     receipt prefix (unique per call); the i-th lease's receipt is prefix .. i
 -- returns     {wait, size, id, body, count, receipt, enqueued_ms, id, ...} where wait is
 --             the ms until the next delayed message or lease falls due (-1: none) and
 --             size the messages stored (only when N is 0, else -1)
