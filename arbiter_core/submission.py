@@ -28,15 +28,8 @@ def submit(
     queues a task twice, and a task killed while it waited is never pushed.
     Returns whether it was pushed.
     """
-    item = _queued(endpoint, envelope, expect, not_before)
-    written = endpoint.node.transition_and_push(
-        item.key,
-        item.record,
-        ttl=item.ttl,
-        expect=item.expect,
-        queue=item.queue,
-        body=item.body,
-        not_before=item.not_before,
+    [written] = endpoint.node.transition_and_push_many(
+        [_queued(endpoint, envelope, expect, not_before)]
     )
     if written:
         _announce(endpoint, envelope, not_before)
