@@ -87,7 +87,6 @@ class Arbiter(Endpoint):
             raise ValueError(f"tasks_count must be an int >= 1, got {tasks_count!r}")
         call = TaskCall(name, _args(task_args), dict(task_kwargs or {}), queue)
         envelopes = [call.envelope(self.reply_to) for _ in range(tasks_count)]
-        self.wire.encode(envelopes[0])
         submit_many(self, envelopes)
         return [envelope.id for envelope in envelopes]
 

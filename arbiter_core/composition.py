@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from arbiter_core import records
 from arbiter_core.errors import FailedDependencyError
 from arbiter_core.node import Record
-from arbiter_core.submission import settle_unrun, submit
+from arbiter_core.submission import settle_unrun, submit, submit_many
 from arbiter_core.wire import Envelope, new_task_id
 
 if TYPE_CHECKING:
@@ -112,8 +112,7 @@ def plan_group(
     for later in (then_callback, then_finalizer):
         if later is not None:  # recorded from the start, so callers can wait on its id
             _record_waiting(endpoint, later)
-    for envelope in members:
-        submit(endpoint, envelope)
+    submit_many(endpoint, members)
     if then_finalizer is not None and finalizer_timeout is not None:
         delayed = _with_headers(then_finalizer, claim_finalizer=True)
         endpoint.node.push(
@@ -277,11 +276,11 @@ def _record_waiting(endpoint: Endpoint, envelope: Envelope) -> None:
 
 
 def _with_headers(envelope: Envelope, **headers: Any) -> Envelope:
-    return Envelope.from_dict({**envelope.to_dict(), "headers": {**envelope.headers, **headers}})
+    return replace(envelope, headers={**envelope.headers, **headers})
 
 
 def _with_args(envelope: Envelope, args: tuple[Any, ...]) -> Envelope:
-    return Envelope.from_dict({**envelope.to_dict(), "args": list(args)})
+    return replace(envelope, args=args)
 
 
 def has_follow_ups(envelope: Envelope) -> bool:

@@ -21,6 +21,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,26 @@ class ExternalRedis:
 
     def restart(self) -> None:
         pytest.skip("ARBITER_TEST_REDIS_URL names a server these tests may not restart")
+
+
+@contextmanager
+def private_server(directory: Path, needed_for: str) -> Iterator[RedisServer]:
+    """A started redis-server of the caller's own (AOF on, restartable), stopped after.
+
+    For tests that stop or restart the server, or need a fixed namespace, and so
+    cannot share the session one. Skips (a failure under ARBITER_REQUIRE_REAL_BROKERS=1
+    for ``real_broker`` tests) without ``redis-server`` on PATH.
+    """
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.skip(f"{needed_for} needs redis-server on PATH")
+    directory.mkdir()
+    server = RedisServer(executable, directory)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ from files the tasks write, not from the broker under test.
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 import uuid
@@ -18,7 +17,7 @@ from typing import Any
 
 import pytest
 from minion_process import Minions, registered_pids, wait_registered
-from redis_server import RedisServer
+from redis_server import RedisServer, private_server
 from support import wait_until
 
 from arbiter import Arbiter, connect
@@ -38,17 +37,8 @@ DEAD_BROKER_BOUND = 15.0
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test's own, AOF on; restartable on the same port and dir."""
-    executable = shutil.which("redis-server")
-    if executable is None:
-        pytest.skip("the fault tests need redis-server on PATH (they stop and restart it)")
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    redis_server = RedisServer(executable, directory)
-    redis_server.start()
-    try:
-        yield redis_server
-    finally:
-        redis_server.stop()
+    with private_server(tmp_path / "redis", "the fault tests (they stop and restart it)") as own:
+        yield own
 
 
 @pytest.fixture

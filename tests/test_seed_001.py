@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ast
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from minion_process import clean_environment, registered_pids
-from redis_server import RedisServer
+from redis_server import RedisServer, private_server
 
 from arbiter_redis import RedisEventNode
 
@@ -92,18 +91,9 @@ def on_port(code: str, port: int) -> str:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RedisServer]:
-    executable = shutil.which("redis-server")
-    if executable is None:
-        pytest.skip("seed 001 needs redis-server on PATH (its namespace is fixed: 'tasks')")
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    redis_server = RedisServer(executable, directory)
-    redis_server.start()
-    assert redis_server.port != 6379
-    try:
-        yield redis_server
-    finally:
-        redis_server.stop()
+    with private_server(tmp_path / "redis", "seed 001 (its namespace is fixed: 'tasks')") as own:
+        assert own.port != 6379
+        yield own
 
 
 def test_seed_minion_and_arbiter_scripts_run_as_written(
