@@ -16,7 +16,7 @@ from arbiter_core.composition import GroupPlan, TaskCall
 from arbiter_core.endpoint import Endpoint, NodeLike
 from arbiter_core.errors import InsufficientCapacityError, NodeClosedError, TaskCancelledError
 from arbiter_core.plugins import PluginRegistry
-from arbiter_core.replies import ReplyRouter
+from arbiter_core.replies import Arrival, ReplyRouter
 from arbiter_core.submission import read_status, settle_unrun, submit_many
 from arbiter_core.wire import Envelope
 
@@ -87,8 +87,10 @@ class Arbiter(Endpoint):
             raise ValueError(f"tasks_count must be an int >= 1, got {tasks_count!r}")
         call = TaskCall(name, _args(task_args), dict(task_kwargs or {}), queue)
         envelopes = [call.envelope(self.reply_to) for _ in range(tasks_count)]
+        ids = [envelope.id for envelope in envelopes]
+        self._router.expect(ids)  # before the push: a fast minion's event is not missed
         submit_many(self, envelopes)
-        return [envelope.id for envelope in envelopes]
+        return ids
 
     def group(
         self,
@@ -161,10 +163,11 @@ class Arbiter(Endpoint):
         """
         pending = dict.fromkeys(task_ids)
         deadline = None if timeout is None else time.monotonic() + timeout
-        inbox: SimpleQueue[str] = SimpleQueue()
-        self._router.register(pending, inbox)
+        inbox: SimpleQueue[Arrival] = SimpleQueue()
+        unknown = self._router.register(pending, inbox)
         try:
-            yield from self._collect_final(pending)
+            if unknown:  # not applied here (or long ago): it may have finished unseen
+                yield from self._collect_final(dict.fromkeys(unknown), pending)
             while pending:
                 wait = RESYNC_INTERVAL
                 if deadline is not None:
@@ -174,14 +177,21 @@ class Arbiter(Endpoint):
                             f"{len(pending)} task(s) still unfinished after {timeout:g}s"
                         )
                 try:
-                    task_id = inbox.get(timeout=wait)
+                    first = inbox.get(timeout=wait)
                 except Empty:
                     yield from self._collect_final(pending)
                     continue
-                arrived = dict.fromkeys(_drain(inbox, task_id))
-                candidates = {i: None for i in arrived if i in pending}
-                if candidates:  # everything already in the inbox: one read
-                    yield from self._collect_final(candidates, pending)
+                unread: dict[str, None] = {}
+                for task_id, record in _drain(inbox, first):
+                    if task_id not in pending:
+                        continue
+                    if record is not None and record.state in records.FINAL:
+                        del pending[task_id]  # the event carried the record: no read
+                        yield read_status(self, record, task_id)
+                    else:
+                        unread[task_id] = None
+                if unread:  # everything else already in the inbox: one read
+                    yield from self._collect_final(unread, pending)
         finally:
             self._router.unregister(list(pending), inbox)
 
@@ -243,14 +253,14 @@ class Arbiter(Endpoint):
         return summary
 
 
-def _drain(inbox: SimpleQueue[str], first: str) -> list[str]:
-    """``first``, then every id already waiting in ``inbox``, without blocking."""
-    ids = [first]
+def _drain(inbox: SimpleQueue[Arrival], first: Arrival) -> list[Arrival]:
+    """``first``, then every arrival already waiting in ``inbox``, without blocking."""
+    arrivals = [first]
     while True:
         try:
-            ids.append(inbox.get_nowait())
+            arrivals.append(inbox.get_nowait())
         except Empty:
-            return ids
+            return arrivals
 
 
 def _as_call(task: CallLike) -> TaskCall:

@@ -6,8 +6,9 @@ Keys are logical; each node prefixes them with its namespace.
 ``task:{id}``               one task's record; state compared by ``transition``
 ``group:{id}``              a group's members and what runs after them; its
                             state ``pending:N`` counts members not yet final
-``reply:{arbiter id}``      (broadcast event) ids of tasks that reached a final
-                            state, sent to the Arbiter that applied them
+``reply:{arbiter id}``      (broadcast event) tasks that reached a final state,
+                            sent to the Arbiter that applied them: the id, and
+                            the final record (see :func:`reply_payload`)
 ``control:{queue}``         (broadcast event) kill requests for a queue's minions
 ==========================  =====================================================
 """
@@ -15,6 +16,8 @@ Keys are logical; each node prefixes them with its namespace.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from arbiter_core.node.state_store import Record
 
 if TYPE_CHECKING:
     from arbiter_core.wire import Envelope
@@ -56,6 +59,27 @@ def reply_event(arbiter_id: str) -> str:
 
 def control_event(queue: str) -> str:
     return f"control:{queue}"
+
+
+REPLY_RECORD_LIMIT = 64 * 1024
+"""Bytes of record data a completion event carries at most; a larger one is read instead."""
+
+
+def reply_payload(task_id: str, record: Record) -> bytes:
+    """A completion event: the task id, then its final record, so the Arbiter need not
+    read it back (one round trip less per task). Records over ``REPLY_RECORD_LIMIT``
+    are left out: the event then carries the id alone, and the waiter reads the record."""
+    if len(record.data) > REPLY_RECORD_LIMIT:
+        return task_id.encode()
+    return b"\n".join((task_id.encode(), record.state.encode(), record.data))
+
+
+def parse_reply(payload: bytes) -> tuple[str, Record | None]:
+    """The task id of a completion event, and its record if the event carries one."""
+    task_id, _, rest = payload.partition(b"\n")
+    state, found, data = rest.partition(b"\n")
+    record = Record(state.decode("utf-8", "replace"), data) if found else None
+    return task_id.decode("utf-8", "replace"), record
 
 
 def pending_state(count: int) -> str:

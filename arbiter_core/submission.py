@@ -79,14 +79,15 @@ def settle_unrun(endpoint: Endpoint, envelope: Envelope, state: str, error: Base
     """Give a task that will never run (its pipe or group failed, it was killed while
     waiting or queued) its final state, and wake its Arbiter. False if it had moved on."""
     record = records.task_status(envelope, state, error=error, finished_at=time.time())
+    final = Record(state, endpoint.wire.pack(record, "record"))
     written, _ = endpoint.node.transition(
         records.task_key(envelope.id),
-        Record(state, endpoint.wire.pack(record, "record")),
+        final,
         ttl=endpoint.settings.result_ttl,
         expect=(records.ABSENT, records.WAITING, records.QUEUED),
     )
     if written and envelope.reply_to:
-        endpoint.node.emit(envelope.reply_to, envelope.id.encode())
+        endpoint.node.emit(envelope.reply_to, records.reply_payload(envelope.id, final))
     return written
 
 

@@ -27,6 +27,7 @@ from multiprocessing.context import BaseContext
 from queue import SimpleQueue
 from typing import Any
 
+from arbiter_core.deadlines import MAX_WAIT
 from arbiter_core.errors import (
     RemoteTaskError,
     SerializationError,
@@ -34,8 +35,7 @@ from arbiter_core.errors import (
     TaskTimeoutError,
     WorkerLostError,
 )
-from arbiter_local.deadlines import MAX_WAIT
-from arbiter_local.futures import settle
+from arbiter_core.futures import settle
 from arbiter_local.pickling import dumps_call
 
 _TERMINATE_GRACE = 1.0  # seconds between SIGTERM and SIGKILL for a process being stopped

@@ -17,9 +17,9 @@ from concurrent.futures import Future
 from queue import SimpleQueue
 from typing import Any
 
+from arbiter_core.deadlines import DeadlineWatch
 from arbiter_core.errors import TaskCancelledError, TaskTimeoutError
-from arbiter_local.deadlines import DeadlineWatch
-from arbiter_local.futures import settle
+from arbiter_core.futures import settle
 
 
 class _Job:

@@ -8,7 +8,9 @@ Redis pub/sub (:mod:`arbiter_redis.listener`).
 A blocking ``pull`` never sleep-polls: it runs the pull script and, if nothing was
 ready, BLPOPs the queue's wake list — one token per push, so a push wakes one
 blocked consumer — for no longer than the time until the next delayed message or
-lease falls due, the caller's timeout, and ``BLOCK_SLICE``. ``close()`` pushes a
+lease falls due, the caller's timeout, and ``BLOCK_SLICE``. The BLPOP and the pull
+script that follows it go in one pipeline: Redis runs the script as soon as the BLPOP
+returns, so a woken consumer gets its message in the same round trip. ``close()`` pushes a
 token to the node's own wake list, which every one of its BLPOPs also watches.
 
 redis-py is imported when a node is created, not when this module is, so the
@@ -205,6 +207,7 @@ class RedisEventNode(EventNode):
             redis_module.exceptions.TimeoutError,
         )
         self._redis_error: type[BaseException] = redis_module.exceptions.RedisError
+        self._missing_script: type[BaseException] = redis_module.exceptions.NoScriptError
         if client is None:
             pool = _connection_pool(
                 redis_module,
@@ -393,31 +396,66 @@ class RedisEventNode(EventNode):
         keys = self._keys.queue(queue)
         wake_keys = [keys.wake, self._wake_key]
         with self._pulling():
+            try:
+                reply = self._call("pull", lambda: self._run_pull(keys, max_messages, lease))
+            except NodeClosedError:
+                return []  # closed by another thread just now
             while True:
-                try:
-                    deliveries, due_in = self._call(
-                        "pull", lambda: self._pull_once(queue, keys, max_messages, lease)
-                    )
-                except NodeClosedError:
-                    return []  # closed by another thread while this pull waited
-                if deliveries:
-                    return deliveries
+                deliveries = self._deliveries(queue, reply, 2)
+                if deliveries or self._closed:
+                    return self._unless_closed(deliveries)
+                due_in = int(reply[0])
                 wait = self._block_slice
                 if deadline is not None:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         return []
                     wait = min(wait, left)
-                if due_in == 0:
-                    continue  # more fell due than one call settles
-                if due_in > 0:
-                    wait = min(wait, (due_in + 1) / 1000)
-                # BLPOP's timeout has millisecond resolution and 0 would mean "forever".
-                wait = max(wait, 0.001)
+                if due_in == 0:  # more fell due than one call settles: no wait
+                    step = functools.partial(self._run_pull, keys, max_messages, lease)
+                else:
+                    if due_in > 0:
+                        wait = min(wait, (due_in + 1) / 1000)
+                    # BLPOP's timeout has millisecond resolution and 0 would mean "forever".
+                    wait = max(wait, 0.001)
+                    step = functools.partial(
+                        self._wait_then_pull, wake_keys, wait, keys, max_messages, lease
+                    )
                 try:
-                    self._call("pull", functools.partial(self._client.blpop, wake_keys, wait))
+                    reply = self._call("pull", step)
                 except NodeClosedError:
-                    return []
+                    return []  # closed by another thread while this pull waited
+
+    def _wait_then_pull(
+        self,
+        wake_keys: list[str],
+        wait: float,
+        keys: Sequence[str],
+        max_messages: int,
+        lease: float,
+    ) -> list[Any]:
+        """BLPOP, then the pull script, pipelined: Redis runs the script as soon as BLPOP
+        returns, so a consumer woken by a push has its message without another round trip."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.blpop(wake_keys, wait)
+        self._scripts.pull.queue(pipe, keys=keys, args=self._pull_args(max_messages, lease))
+        try:
+            reply: list[Any] = pipe.execute()[1]
+        except self._missing_script:  # the server restarted: load it with a direct call
+            return self._run_pull(keys, max_messages, lease)
+        return reply
+
+    def _unless_closed(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """``deliveries``, or none if the node was closed meanwhile: they go back to the queue
+        at once (best effort; else their leases run out), as a closed node's pull returns []."""
+        if not self._closed:
+            return deliveries
+        for delivery in deliveries:
+            keys = self._keys.queue(delivery.queue)
+            args = [delivery.message_id, delivery.receipt, 0, self.max_deliveries]
+            with contextlib.suppress(self._redis_error):
+                self._scripts.nack(keys=keys, args=args)
+        return []
 
     @contextmanager
     def _pulling(self) -> Iterator[None]:
@@ -434,22 +472,20 @@ class RedisEventNode(EventNode):
                 if not self._active_pulls:
                     self._pulls_left.notify_all()
 
-    def _run_pull(self, keys: Sequence[str], max_messages: int, lease: float) -> list[Any]:
+    def _pull_args(self, max_messages: int, lease: float) -> list[Any]:
         # Unique across nodes (a random per-node part) and pulls (a counter), without
         # a uuid4 per pull.
         receipt_prefix = f"{self._receipt_node}{next(self._pull_count):x}:"
-        args = [max_messages, _ms(lease), self.max_deliveries, receipt_prefix]
-        reply: list[Any] = self._scripts.pull(keys=keys, args=args)
+        return [max_messages, _ms(lease), self.max_deliveries, receipt_prefix]
+
+    def _run_pull(self, keys: Sequence[str], max_messages: int, lease: float) -> list[Any]:
+        reply: list[Any] = self._scripts.pull(keys=keys, args=self._pull_args(max_messages, lease))
         return reply
 
-    def _pull_once(
-        self, queue: str, keys: Sequence[str], max_messages: int, lease: float
-    ) -> tuple[list[Delivery], int]:
-        """One run of the pull script: the leased deliveries, and ms until something falls due."""
-        reply = self._run_pull(keys, max_messages, lease)
-        due_in = int(reply[0])
-        if len(reply) <= 2:
-            return [], due_in
+    def _deliveries(self, queue: str, reply: list[Any], first: int) -> list[Delivery]:
+        """The leases in a script's reply: five fields each from index ``first`` on."""
+        if len(reply) <= first:
+            return []
         offset = self._clock_offset()
         return [
             Delivery(
@@ -460,8 +496,8 @@ class RedisEventNode(EventNode):
                 receipt=_text(reply[i + 3]),
                 enqueued_at=int(reply[i + 4]) / 1000 - offset,
             )
-            for i in range(2, len(reply), 5)
-        ], due_in
+            for i in range(first, len(reply), 5)
+        ]
 
     def ack(self, delivery: Delivery) -> bool:
         keys = self._keys.queue(delivery.queue)
@@ -656,6 +692,36 @@ class RedisEventNode(EventNode):
             "transition_and_ack", lambda: self._scripts.transition_and_ack(keys=keys, args=args)
         )
         return bool(written)
+
+    def transition_ack_and_pull(
+        self,
+        delivery: Delivery,
+        key: str,
+        record: Record,
+        *,
+        ttl: float,
+        expect: Collection[str | None] | None,
+        event: str | None = None,
+        payload: bytes = b"",
+        lease: float,
+        max_messages: int = 1,
+    ) -> tuple[bool, list[Delivery]]:
+        """One round trip: store, publish if written, ack, then lease the next messages."""
+        require_positive(lease, "lease")
+        if max_messages < 1:
+            raise ValueError(f"max_messages must be >= 1, got {max_messages!r}")
+        args = self._transition_args(record, ttl, expect)
+        channel = self._keys.channel(event) if event else ""
+        keys = [self._keys.record(key), *self._keys.queue(delivery.queue)]
+        args += [delivery.message_id, delivery.receipt, channel, require_bytes(payload, "payload")]
+
+        def run() -> list[Any]:
+            pull = self._pull_args(max_messages, lease)
+            reply: list[Any] = self._scripts.transition_ack_and_pull(keys=keys, args=args + pull)
+            return reply
+
+        reply = self._call("transition_ack_and_pull", run)
+        return bool(reply[0]), self._unless_closed(self._deliveries(delivery.queue, reply, 2))
 
     def delete(self, key: str) -> None:
         name = self._keys.record(key)

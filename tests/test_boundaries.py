@@ -28,6 +28,8 @@ PUBLIC_CORE = {
     "arbiter_core.node",
     "arbiter_core.settings",
     "arbiter_core.pool",
+    "arbiter_core.deadlines",  # tools for writing a WorkerPool: the deadline watchdog
+    "arbiter_core.futures",  # and settling a future a kill or timeout may have settled
     "arbiter_core.task",
     "arbiter_core.result",
     "arbiter_core.scheduler",

@@ -37,6 +37,22 @@ from arbiter_redis.keys import WAKE_TOKENS_MAX, Keys
 AnyServer = RedisServer | ExternalRedis
 
 
+class CountingScript:
+    """Wraps a node's ``LuaScript`` to count its runs, direct or queued on a pipeline."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.calls = 0
+
+    def __call__(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.real(**kwargs)
+
+    def queue(self, pipe: Any, **kwargs: Any) -> None:
+        self.calls += 1
+        self.real.queue(pipe, **kwargs)
+
+
 class TestFakeRedisContract(EventNodeContract):
     """Fast: every guarantee against fakeredis (with Lua), one FakeServer per test."""
 
@@ -262,21 +278,14 @@ def test_pull_never_sleep_polls(
     """A pull blocked for a while runs the pull script only when something can have changed."""
     node = fake_nodes()
     node.push("q", b"later", not_before=time.time() + 0.3)
-    calls = 0
-    real_pull = node._scripts.pull
-
-    def counting_pull(**kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        return real_pull(**kwargs)
-
-    monkeypatch.setattr(node._scripts, "pull", counting_pull)
+    pulls = CountingScript(node._scripts.pull)
+    monkeypatch.setattr(node._scripts, "pull", pulls)
     [delivery] = node.pull("q", timeout=5, lease=10)
     assert delivery.body == b"later"
-    assert calls <= 3
-    calls = 0
+    assert pulls.calls <= 3
+    pulls.calls = 0
     assert node.pull("q", timeout=0.5, lease=10) == []
-    assert calls <= 2, "an idle pull waits in BLPOP, not in a loop"
+    assert pulls.calls <= 2, "an idle pull waits in BLPOP, not in a loop"
 
 
 def test_combined_operations_are_one_round_trip(
@@ -553,14 +562,8 @@ def test_a_push_wakes_exactly_one_blocked_consumer(
 ) -> None:
     consumers = [fake_nodes(), fake_nodes()]
     producer = fake_nodes()
-    calls = [0, 0]
-    for index, node in enumerate(consumers):
-        real = node._scripts.pull
-
-        def counting(real: Any = real, index: int = index, **kwargs: Any) -> Any:
-            calls[index] += 1
-            return real(**kwargs)
-
+    pulls = [CountingScript(node._scripts.pull) for node in consumers]
+    for node, counting in zip(consumers, pulls, strict=True):
         monkeypatch.setattr(node._scripts, "pull", counting)
     got: list[bytes] = []
     threads = [
@@ -572,7 +575,8 @@ def test_a_push_wakes_exactly_one_blocked_consumer(
     for thread in threads:
         thread.start()
     time.sleep(0.2)  # both blocked in BLPOP
-    assert calls == [1, 1]
+    # each: one pull that found nothing, then BLPOP with the pull script pipelined behind it
+    assert [p.calls for p in pulls] == [2, 2]
     producer.push("q", b"one")
     deadline = time.monotonic() + 5
     while not got:
@@ -580,7 +584,7 @@ def test_a_push_wakes_exactly_one_blocked_consumer(
         time.sleep(0.01)
     time.sleep(0.3)  # a second wake-up would show by now
     assert got == [b"one"]
-    assert sorted(calls) == [1, 2], "only one consumer ran the pull script again"
+    assert [p.calls for p in pulls] == [2, 2], "the other consumer was not woken"
     for node in consumers:
         node.close()
     for thread in threads:

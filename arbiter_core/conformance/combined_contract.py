@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from arbiter_core.conformance.support import ContractBase, unique
+from arbiter_core.conformance.support import ContractBase, Inbox, unique
 from arbiter_core.node import EventNode, Record, TransitionPush
 
 TTL = 60.0
@@ -27,3 +27,68 @@ class CombinedContract(ContractBase):
         assert node.get(taken) == Record("running", b"old")
         batch = node.pull(queue, timeout=self.wait, lease=self.long_lease, max_messages=5)
         assert [d.body for d in batch] == [b"a", b"c"], "pushed in order, only if written"
+
+    def test_transition_and_ack_stores_announces_then_acks(
+        self, node: EventNode, queue: str
+    ) -> None:
+        key, event = unique("done"), unique("done-event")
+        inbox = Inbox()
+        node.subscribe(event, inbox)
+        node.push(queue, b"job")
+        [delivery] = node.pull(queue, timeout=self.wait, lease=self.long_lease)
+        node.transition(key, Record("running", b"r"), ttl=TTL)
+        written = node.transition_and_ack(
+            delivery,
+            key,
+            Record("succeeded", b"s"),
+            ttl=TTL,
+            expect=["running"],
+            event=event,
+            payload=b"news",
+        )
+        assert written
+        assert node.get(key) == Record("succeeded", b"s")
+        assert inbox.wait_for(1, self.wait) and inbox.payloads == [b"news"]
+        assert node.queue_size(queue) == 0, "acked"
+        node.push(queue, b"duplicate")
+        [again] = node.pull(queue, timeout=self.wait, lease=self.long_lease)
+        refused = node.transition_and_ack(
+            again, key, Record("succeeded", b"late"), ttl=TTL, expect=["running"], event=event
+        )
+        assert not refused and node.get(key) == Record("succeeded", b"s"), "a final state stays"
+        assert node.queue_size(queue) == 0, "a refused write still acks"
+
+    def test_transition_ack_and_pull_takes_the_next_message(
+        self, node: EventNode, queue: str
+    ) -> None:
+        key, event = unique("done"), unique("done-event")
+        inbox = Inbox()
+        node.subscribe(event, inbox)
+        for body in (b"first", b"second", b"third"):
+            node.push(queue, body)
+        [first] = node.pull(queue, timeout=self.wait, lease=self.long_lease)
+        written, taken = node.transition_ack_and_pull(
+            first,
+            key,
+            Record("succeeded", b"1"),
+            ttl=TTL,
+            expect=None,
+            event=event,
+            payload=b"one",
+            lease=self.long_lease,
+            max_messages=5,
+        )
+        assert written and node.get(key) == Record("succeeded", b"1")
+        assert [d.body for d in taken] == [b"second", b"third"], "FIFO, up to max_messages"
+        assert all(d.delivery_count == 1 for d in taken)
+        assert inbox.wait_for(1, self.wait) and inbox.payloads == [b"one"]
+        assert node.queue_size(queue) == 2, "the first acked, the next two leased"
+        last = taken[-1]
+        for delivery in taken[:-1]:
+            assert node.ack(delivery)
+        written, taken = node.transition_ack_and_pull(
+            last, unique("other"), Record("succeeded", b""), ttl=TTL, expect=None, lease=1.0
+        )
+        assert written and taken == [], "nothing ready: returns at once, empty"
+        assert node.queue_size(queue) == 0
+        assert not node.ack(last), "it was acked by the combined call"

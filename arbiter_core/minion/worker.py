@@ -1,8 +1,9 @@
-"""One ``Minion.run``: pull messages, run them on a pool, store outcomes, then ack.
+"""One ``Minion.run``: one lane per slot pulls a message, runs it, stores its outcome, acks.
 
-The order of a task's life here is what makes "nothing acknowledged is lost":
+A lane runs a thread task itself and hands a process task to the pool. The order of
+a task's life here is what makes "nothing acknowledged is lost":
 
-1. ``pull`` leases at most as many messages as there are free slots.
+1. A lane pulls only while it is free: never more leases than slots.
 2. A message that does not decode or verify is dead-lettered, never run.
 3. ``transition`` to ``running`` (allowed only from queued, running-after-a-crash
    or absent) gates the start: a killed task or a late duplicate of a finished
@@ -11,7 +12,8 @@ The order of a task's life here is what makes "nothing acknowledged is lost":
    and another minion takes the message.
 5. The outcome is stored (``transition`` from running, so a final state is
    never overwritten), the Arbiter is woken, follow-ups (group, pipe) are
-   pushed, and only then is the message acked.
+   pushed, and only then is the message acked; without follow-ups, that is one
+   call which also leases the lane's next message.
 
 A failed attempt with retries left is pushed again as a delayed message, so a
 waiting retry holds no slot.
@@ -25,11 +27,12 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from arbiter_core import composition, records
+from arbiter_core.deadlines import DeadlineWatch
 from arbiter_core.errors import (
     BrokerError,
     MessageRejected,
@@ -38,6 +41,7 @@ from arbiter_core.errors import (
     TaskTimeoutError,
     UnknownTaskError,
 )
+from arbiter_core.futures import settle
 from arbiter_core.minion.cancellation import run_cancellable
 from arbiter_core.minion.coroutines import run_coroutine
 from arbiter_core.minion.keeper import Keeper
@@ -68,6 +72,8 @@ class InFlight:
     started_at: float
     cancel: threading.Event | None = None  # set on kill, for thread tasks to notice
     requeue: bool = False  # shutdown gave it back to the queue: store no outcome
+    call: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None = None  # inline
+    lane: threading.Thread | None = None  # the lane running an inline task
 
 
 class Worker:
@@ -85,57 +91,104 @@ class Worker:
         self.slots = slots
         self.grace = grace
         self.threads = threads  # tasks share this process: cooperative cancellation applies
+        # Thread tasks run on the lane that pulled them: no hand-off to another thread
+        # and back (two thread wake-ups per task). A lane stuck in a timed-out or killed
+        # task is abandoned, as the thread pool would abandon its thread, and a new lane
+        # takes the slot.
+        self.inline = threads
+        self.deadlines = DeadlineWatch("arbiter-task-deadlines")
+        self.lanes: set[threading.Thread] = set()
         self.stopping = threading.Event()
         self.lock = threading.Condition()
         self.inflight: dict[str, InFlight] = {}
+        self.crashed: BaseException | None = None  # what stopped a lane, raised by run()
         self.keeper = Keeper(self)
 
-    # ------------------------------------------------------------------ main loop
+    # ------------------------------------------------------------------ lanes
     def run(self) -> None:
         control = records.control_event(self.queue)
         self.node.subscribe(control, self._on_control)
         self.keeper.start()
         try:
-            self._consume()
+            for _ in range(self.slots):
+                self._spawn_lane()
+            self.stopping.wait()  # this (main) thread stays free for signals and the drain
         finally:
             try:
+                self.stop()
                 self._drain()
+                with self.lock:  # abandoned lanes (stuck in a task) are not waited for
+                    self.lock.wait_for(lambda: not self.lanes)
             finally:
+                self.deadlines.stop()
                 self.keeper.stop()
                 self.node.unsubscribe(control, self._on_control)
                 self.node.remove_worker(self.minion.worker_id)
+        if self.crashed is not None:
+            raise self.crashed
 
-    def _consume(self) -> None:
+    def _spawn_lane(self, first: InFlight | None = None) -> None:
+        """Start a lane; ``first``: the abandoned task whose outcome it stores first."""
+        lane = threading.Thread(target=self._lane, args=(first,), daemon=True)
+        lane.name = f"arbiter-lane-{id(lane):x}"
+        with self.lock:
+            self.lanes.add(lane)
+        lane.start()
+
+    def _lane(self, first: InFlight | None) -> None:
+        try:
+            self._serve(first)
+        except BaseException as exc:  # a bug, not the broker: stop the minion, loudly
+            log.exception("a worker lane crashed; stopping the minion")
+            self.crashed = exc
+            self.stop()
+        finally:
+            with self.lock:
+                self.lanes.discard(threading.current_thread())
+                self.lock.notify_all()
+
+    def _serve(self, first: InFlight | None) -> None:
+        """One slot: pull a message, run it, store its outcome while taking the next.
+
+        Each slot pulls for itself, only when it is free, so the minion never leases
+        more messages than it has slots; finishing a task and taking the next message
+        are one call (one round trip on Redis).
+        """
         lease = self.settings.lease
         failures = 0
+        deliveries = [] if first is None else self._finish(first)
         while not self.stopping.is_set():
-            with self.lock:
-                self.lock.wait_for(
-                    lambda: len(self.inflight) < self.slots or self.stopping.is_set()
-                )
-                free = self.slots - len(self.inflight)
-            if self.stopping.is_set():
-                return
-            try:
-                deliveries = self.node.pull(
-                    self.queue, timeout=PULL_WAIT, lease=lease, max_messages=free
-                )
-            except BrokerError as exc:  # the node reconnects; back off rather than die
-                failures += 1
-                backoff = min(MAX_BACKOFF, 0.1 * 2**failures)
-                log.warning("pull failed (%s); retrying in %.1fs", exc, backoff)
-                self.stopping.wait(backoff)
-                continue
-            failures = 0
-            for index, delivery in enumerate(deliveries):
-                if self.stopping.is_set():
-                    for unstarted in deliveries[index:]:
-                        self.node.nack(unstarted)
-                    return
+            if not deliveries:
                 try:
-                    self._dispatch(delivery)
-                except BrokerError as exc:  # its lease runs out and it is delivered again
-                    log.warning("could not start message %s (%s)", delivery.message_id, exc)
+                    deliveries = self.node.pull(self.queue, timeout=PULL_WAIT, lease=lease)
+                except BrokerError as exc:  # the node reconnects; back off rather than die
+                    failures += 1
+                    backoff = min(MAX_BACKOFF, 0.1 * 2**failures)
+                    log.warning("pull failed (%s); retrying in %.1fs", exc, backoff)
+                    self.stopping.wait(backoff)
+                    continue
+                failures = 0
+                continue
+            if self.stopping.is_set():
+                break
+            delivery = deliveries.pop(0)
+            try:
+                item = self._start(delivery)
+            except BrokerError as exc:  # its lease runs out and it is delivered again
+                log.warning("could not start message %s (%s)", delivery.message_id, exc)
+                continue
+            if item is None:
+                continue
+            if item.call is None:
+                wait([item.future])
+            elif not self._run_here(item):
+                return  # abandoned (timed out or killed): a new lane took this slot
+            deliveries += self._finish(item)
+        for unstarted in deliveries:
+            try:
+                self.node.nack(unstarted)
+            except BrokerError as exc:  # its lease runs out instead
+                log.warning("could not release message %s (%s)", unstarted.message_id, exc)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -143,22 +196,23 @@ class Worker:
             self.lock.notify_all()
 
     # ------------------------------------------------------------------ starting
-    def _dispatch(self, delivery: Delivery) -> None:
+    def _start(self, delivery: Delivery) -> InFlight | None:
+        """Decode, gate and submit one message; None if it was settled without running."""
         try:
             envelope = self.wire.decode(delivery.body)
         except MessageRejected as exc:
             log.warning("dead-lettering message %s: %s", delivery.message_id, exc.reason)
             self.node.dead_letter(delivery, exc.reason)
-            return
+            return None
         try:
             definition = self.minion.tasks.get(envelope.task)
         except UnknownTaskError as exc:
             self._store_outcome(delivery, envelope, records.FAILED, error=exc, start=True)
-            return
+            return None
         if envelope.deadline is not None and time.time() > envelope.deadline:
             error = TaskTimeoutError(envelope.task, 0.0)
             self._store_outcome(delivery, envelope, records.FAILED, error=error, start=True)
-            return
+            return None
         started_at = time.time()
         record = self._record(envelope, records.RUNNING, started_at=started_at)
         # The delayed copy of a finalizer runs only if its group has not queued it.
@@ -172,7 +226,7 @@ class Worker:
             if current is not None and current.state in records.FINAL:
                 self._redo_follow_ups(envelope, current)
             self.node.ack(delivery)
-            return
+            return None
         self.minion.observe("started", envelope)
         function: Callable[..., Any] = definition.function
         args, kwargs = envelope.args, envelope.kwargs
@@ -182,65 +236,112 @@ class Worker:
         if cancel is not None:
             function, args, kwargs = run_cancellable, (cancel, function, args, kwargs), {}
         with self.lock:
-            future = self.pool.submit(
-                function,
-                args,
-                kwargs,
-                timeout=definition.timeout,
-                label=f"{envelope.task}[{envelope.id[:8]}]",
+            if self.stopping.is_set():  # the drain has begun: no new work for the pool
+                self._give_back(envelope, delivery)
+                return None
+            if self.inline:
+                future: Future[Any] = Future()
+                future.set_running_or_notify_cancel()
+                call = (function, args, dict(kwargs))
+            else:
+                call = None
+                future = self.pool.submit(
+                    function,
+                    args,
+                    kwargs,
+                    timeout=definition.timeout,
+                    label=f"{envelope.task}[{envelope.id[:8]}]",
+                )
+            item = self.inflight[envelope.id] = InFlight(
+                delivery,
+                envelope,
+                definition,
+                future,
+                started_at,
+                cancel,
+                call=call,
+                lane=threading.current_thread() if call is not None else None,
             )
-            self.inflight[envelope.id] = InFlight(
-                delivery, envelope, definition, future, started_at, cancel
+        return item
+
+    def _run_here(self, item: InFlight) -> bool:
+        """Run an inline task on this lane; False if it was abandoned meanwhile."""
+        assert item.call is not None
+        function, args, kwargs = item.call
+        timeout = item.definition.timeout
+        if timeout is not None:
+            error = TaskTimeoutError(item.envelope.task, timeout)
+            self.deadlines.add(
+                time.monotonic() + timeout, functools.partial(self._expire, item, error)
             )
-        future.add_done_callback(functools.partial(self._completed, envelope.id))
+        try:
+            value = function(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - the task's outcome, stored by _finish
+            return settle(item.future.set_exception, exc)
+        return settle(item.future.set_result, value)
+
+    def _expire(self, item: InFlight, error: BaseException) -> None:
+        self._abandon(item, error)
+
+    def _abandon(self, item: InFlight, error: BaseException) -> bool:
+        """Settle an inline task with ``error`` now; a new lane stores it and takes the slot.
+
+        The old lane runs on inside the function (Python cannot stop a thread) and
+        exits when it returns, its result discarded.
+        """
+        if not settle(item.future.set_exception, error):
+            return False  # it had finished
+        with self.lock:
+            if item.lane is not None:
+                self.lanes.discard(item.lane)
+        self._spawn_lane(first=item)
+        return True
 
     # ------------------------------------------------------------------ finishing
-    def _completed(self, task_id: str, future: Future[Any]) -> None:
+    def _finish(self, item: InFlight) -> list[Delivery]:
+        """Store the outcome of a finished task; return the next messages if that took any."""
         with self.lock:
-            item = self.inflight.get(task_id)
-        if item is None:
-            return
+            requeued = item.requeue
         try:
-            if not item.requeue:
-                self._settle(item, future)
+            if not requeued:
+                return self._settle(item, item.future)
         except Exception:  # the broker failed us: the lease runs out, another minion retries
-            log.exception("could not store the outcome of task %s", task_id)
+            log.exception("could not store the outcome of task %s", item.envelope.id)
         finally:
             with self.lock:
-                self.inflight.pop(task_id, None)
+                self.inflight.pop(item.envelope.id, None)
                 self.lock.notify_all()
+        return []
 
-    def _settle(self, item: InFlight, future: Future[Any]) -> None:
+    def _settle(self, item: InFlight, future: Future[Any]) -> list[Delivery]:
         envelope = item.envelope
         if future.cancelled():
             error: BaseException | None = TaskCancelledError(envelope.task, "killed")
         else:
             error = future.exception()
+        state, value = records.FAILED, None
         if error is None:
             value = future.result()
             try:
                 self.wire.pack(value, "result")
             except SerializationError as exc:
                 error = SerializationError(f"task {envelope.task!r} returned a value that {exc}")
+                value = None
             else:
-                self._store_outcome(
-                    item.delivery,
-                    envelope,
-                    records.SUCCEEDED,
-                    result=value,
-                    started_at=item.started_at,
-                )
-                return
+                state = records.SUCCEEDED
         if isinstance(error, TaskCancelledError):
-            self._store_outcome(
-                item.delivery, envelope, records.CANCELLED, error=error, started_at=item.started_at
-            )
-            return
-        if envelope.attempt <= item.definition.retries:
+            state = records.CANCELLED
+        elif error is not None and envelope.attempt <= item.definition.retries:
             self._retry(item, error)
-            return
-        self._store_outcome(
-            item.delivery, envelope, records.FAILED, error=error, started_at=item.started_at
+            return []
+        return self._store_outcome(
+            item.delivery,
+            envelope,
+            state,
+            result=value,
+            error=error,
+            started_at=item.started_at,
+            take_next=not self.stopping.is_set(),
         )
 
     def _retry(self, item: InFlight, error: BaseException) -> None:
@@ -273,8 +374,13 @@ class Worker:
         error: BaseException | None = None,
         started_at: float | None = None,
         start: bool = False,
-    ) -> None:
-        """Write a final state (from running; or from startable when it never started)."""
+        take_next: bool = False,
+    ) -> list[Delivery]:
+        """Write a final state (from running; or from startable when it never started).
+
+        With ``take_next``, the same call leases this slot's next message, if one is
+        ready, and returns it.
+        """
         record = self._record(
             envelope,
             state,
@@ -286,26 +392,36 @@ class Worker:
         expect = records.STARTABLE if start else (records.RUNNING,)
         key = records.task_key(envelope.id)
         ttl = self.settings.result_ttl
+        taken: list[Delivery] = []
         if composition.has_follow_ups(envelope):  # advance the plan before the ack
             written, _ = self.node.transition(key, record, ttl=ttl, expect=expect)
             if written:
                 if envelope.reply_to:
-                    self.node.emit(envelope.reply_to, envelope.id.encode())
+                    self.node.emit(envelope.reply_to, records.reply_payload(envelope.id, record))
                 self.minion.follow_up(envelope, state, result)
             self.node.ack(delivery)
-        else:  # the common case: store, announce and ack in one call (one round trip on Redis)
-            written = self.node.transition_and_ack(
-                delivery,
-                key,
-                record,
-                ttl=ttl,
-                expect=expect,
-                event=envelope.reply_to,
-                payload=envelope.id.encode(),
-            )
+        else:  # the common case: store, announce, ack (and take the next) in one call
+            reply_to = envelope.reply_to
+            payload = records.reply_payload(envelope.id, record) if reply_to else b""
+            if take_next:
+                written, taken = self.node.transition_ack_and_pull(
+                    delivery,
+                    key,
+                    record,
+                    ttl=ttl,
+                    expect=expect,
+                    event=reply_to,
+                    payload=payload,
+                    lease=self.settings.lease,
+                )
+            else:
+                written = self.node.transition_and_ack(
+                    delivery, key, record, ttl=ttl, expect=expect, event=reply_to, payload=payload
+                )
         if written:
             duration = 0.0 if started_at is None else time.time() - started_at
             self.minion.observe(state, envelope, value=result, error=error, duration=duration)
+        return taken
 
     def _record(
         self,
@@ -351,7 +467,10 @@ class Worker:
             if item is not None:
                 if item.cancel is not None:
                     item.cancel.set()  # a thread task that checks task_cancelled() stops
-                self.pool.kill(item.future)
+                if item.call is not None:
+                    self._abandon(item, TaskCancelledError(item.envelope.task, "killed"))
+                else:
+                    self.pool.kill(item.future)
 
     # ------------------------------------------------------------------ shutdown
     def _drain(self) -> None:
@@ -362,20 +481,25 @@ class Worker:
             for item in leftovers:
                 item.requeue = True
         for item in leftovers:
-            record = self._record(item.envelope, records.QUEUED)
-            self.node.transition(
-                records.task_key(item.envelope.id),
-                record,
-                ttl=self.settings.result_ttl,
-                expect=(records.RUNNING,),
-            )
-            self.node.nack(item.delivery)
+            self._give_back(item.envelope, item.delivery)
+            if item.call is not None:
+                self._abandon(item, TaskCancelledError(item.envelope.task, "shutdown"))
             log.warning(
                 "requeued task %s (%s): shutdown grace period ran out",
                 item.envelope.id,
                 item.envelope.task,
             )
         self.pool.shutdown(cancel=bool(leftovers))
+
+    def _give_back(self, envelope: Envelope, delivery: Delivery) -> None:
+        """Mark a started task queued again and release its message for another minion."""
+        self.node.transition(
+            records.task_key(envelope.id),
+            self._record(envelope, records.QUEUED),
+            ttl=self.settings.result_ttl,
+            expect=(records.RUNNING,),
+        )
+        self.node.nack(delivery)
 
     def busy(self) -> int:
         with self.lock:

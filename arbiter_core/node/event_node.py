@@ -149,6 +149,30 @@ class EventNode(Broadcaster, WorkQueue, StateStore):
         self.ack(delivery)
         return written
 
+    def transition_ack_and_pull(
+        self,
+        delivery: Delivery,
+        key: str,
+        record: Record,
+        *,
+        ttl: float,
+        expect: Collection[str | None] | None,
+        event: str | None = None,
+        payload: bytes = b"",
+        lease: float,
+        max_messages: int = 1,
+    ) -> tuple[bool, list[Delivery]]:
+        """:meth:`transition_and_ack`, then a :meth:`pull` of the same queue that does not wait.
+
+        A worker that just finished a task stores it and takes its next message
+        in one call: on a remote broker, one round trip per task instead of two.
+        Returns whether the record was written, and the messages leased.
+        """
+        written = self.transition_and_ack(
+            delivery, key, record, ttl=ttl, expect=expect, event=event, payload=payload
+        )
+        return written, self.pull(delivery.queue, timeout=0, lease=lease, max_messages=max_messages)
+
     def __enter__(self: _Node) -> _Node:
         return self
 

@@ -3,12 +3,14 @@
 Each ``NAME.lua`` beside this file starts with a header listing its KEYS and ARGV.
 :func:`source` builds the text Redis runs: the constants of :mod:`arbiter_redis.keys`
 as Lua locals, the shared helpers of ``lib.lua``, then the script. :class:`Scripts`
-registers them on a client as redis-py ``Script`` objects, which call EVALSHA and
+registers them on a client as :class:`LuaScript` objects, which call EVALSHA and
 load the script again on NOSCRIPT (after a server restart or SCRIPT FLUSH).
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -29,6 +31,7 @@ NAMES = (
     "transition_and_push",
     "transition_and_push_many",
     "transition_and_ack",
+    "transition_ack_and_pull",
     "heartbeat",
     "live_workers",
     "remove_worker",
@@ -59,25 +62,50 @@ def source(name: str) -> str:
     return f"{constants}{_read('lib')}\n{_read(name)}"
 
 
+class LuaScript:
+    """One script on one client: EVALSHA, loading the script on NOSCRIPT.
+
+    Leaner than redis-py's ``Script``, and it can be queued on a pipeline without the
+    ``SCRIPT EXISTS`` round trip redis-py's pipelines send first: a pipeline whose
+    EVALSHA fails with NOSCRIPT raises, and the caller runs the script again directly.
+    """
+
+    def __init__(self, client: redis.Redis, name: str) -> None:
+        from redis.exceptions import NoScriptError  # noqa: PLC0415 - redis is optional
+
+        self.name = name
+        self.text = source(name)
+        self.sha = hashlib.sha1(self.text.encode("utf-8")).hexdigest()
+        self._client: Any = client
+        self._missing = NoScriptError
+
+    def __call__(self, *, keys: Sequence[Any], args: Sequence[Any] = ()) -> Any:
+        try:
+            return self._client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except self._missing:
+            self._client.script_load(self.text)
+            return self._client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    def queue(self, pipe: Any, *, keys: Sequence[Any], args: Sequence[Any]) -> None:
+        """Add a call to ``pipe`` (which raises NoScriptError if the server lacks it)."""
+        pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
+
 class Scripts:
     """The scripts registered on one client; call as ``scripts.pull(keys=..., args=...)``."""
 
     def __init__(self, client: redis.Redis) -> None:
-        self.push = self._register(client, "push")
-        self.pull = self._register(client, "pull")
-        self.ack = self._register(client, "ack")
-        self.nack = self._register(client, "nack")
-        self.renew = self._register(client, "renew")
-        self.dead_letter = self._register(client, "dead_letter")
-        self.transition = self._register(client, "transition")
-        self.transition_and_push = self._register(client, "transition_and_push")
-        self.transition_and_push_many = self._register(client, "transition_and_push_many")
-        self.transition_and_ack = self._register(client, "transition_and_ack")
-        self.heartbeat = self._register(client, "heartbeat")
-        self.live_workers = self._register(client, "live_workers")
-        self.remove_worker = self._register(client, "remove_worker")
-
-    @staticmethod
-    def _register(client: redis.Redis, name: str) -> Any:
-        # Script objects are typed loosely by redis-py; they are callables returning Any.
-        return client.register_script(source(name))
+        self.push = LuaScript(client, "push")
+        self.pull = LuaScript(client, "pull")
+        self.ack = LuaScript(client, "ack")
+        self.nack = LuaScript(client, "nack")
+        self.renew = LuaScript(client, "renew")
+        self.dead_letter = LuaScript(client, "dead_letter")
+        self.transition = LuaScript(client, "transition")
+        self.transition_and_push = LuaScript(client, "transition_and_push")
+        self.transition_and_push_many = LuaScript(client, "transition_and_push_many")
+        self.transition_and_ack = LuaScript(client, "transition_and_ack")
+        self.transition_ack_and_pull = LuaScript(client, "transition_ack_and_pull")
+        self.heartbeat = LuaScript(client, "heartbeat")
+        self.live_workers = LuaScript(client, "live_workers")
+        self.remove_worker = LuaScript(client, "remove_worker")

@@ -190,3 +190,40 @@ local function transition(key, at)
   redis.call('PEXPIRE', key, ttl)
   return 1, state, data, after
 end
+
+-- Settle the queue, then lease up to `n` ready messages, appending id, body, count,
+-- receipt and enqueued_ms of each to `out`. The i-th lease's receipt is prefix .. i.
+-- Wake tokens follow what is left: none if ready is empty, else one per message that
+-- became ready by time, for pulls blocked elsewhere.
+local function take(q, now, n, lease_ms, max_deliveries, prefix, out)
+  local moved = settle(q, now, max_deliveries)
+  local taken = 0
+  while taken < n do
+    local id = redis.call('RPOP', q.ready)
+    if not id then
+      break
+    end
+    local count, enqueued = read_meta(q, id)
+    if count then
+      if count >= max_deliveries then
+        bury(q, id, count, spent(count), now)  -- released under a laxer limit elsewhere
+      else
+        taken = taken + 1
+        local receipt = prefix .. fmt(taken)
+        write_meta(q, id, count + 1, enqueued, receipt)
+        redis.call('ZADD', q.leases, fmt(now + lease_ms), id)
+        local body = redis.call('HGET', q.body, id) or ''
+        out[#out + 1] = id
+        out[#out + 1] = body
+        out[#out + 1] = fmt(count + 1)
+        out[#out + 1] = receipt
+        out[#out + 1] = enqueued
+      end
+    end
+  end
+  if redis.call('LLEN', q.ready) == 0 then
+    redis.call('DEL', q.wake)  -- nothing to wake anyone for
+  elseif moved > 0 then
+    wake(q, moved)
+  end
+end

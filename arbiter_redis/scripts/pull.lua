@@ -9,38 +9,13 @@
 --             size the messages stored (only when N is 0, else -1)
 local q = queue_at(1)
 local now = now_ms()
-local max_deliveries = tonumber(ARGV[3])
-local moved = settle(q, now, max_deliveries)
+local n = tonumber(ARGV[1])
 local result = { 0, -1 }
-local taken = 0
-while taken < tonumber(ARGV[1]) do
-  local id = redis.call('RPOP', q.ready)
-  if not id then
-    break
-  end
-  local count, enqueued = read_meta(q, id)
-  if count then
-    if count >= max_deliveries then
-      bury(q, id, count, spent(count), now)  -- released under a laxer limit elsewhere
-    else
-      taken = taken + 1
-      local receipt = ARGV[4] .. fmt(taken)
-      write_meta(q, id, count + 1, enqueued, receipt)
-      redis.call('ZADD', q.leases, fmt(now + tonumber(ARGV[2])), id)
-      local body = redis.call('HGET', q.body, id) or ''
-      for _, value in ipairs({ id, body, fmt(count + 1), receipt, enqueued }) do
-        result[#result + 1] = value
-      end
-    end
-  end
+take(q, now, n, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], result)
+if #result == 2 then
+  result[1] = next_due(q, now)  -- only an empty pull waits, and only it needs this
 end
-if redis.call('LLEN', q.ready) == 0 then
-  redis.call('DEL', q.wake)  -- nothing to wake anyone for
-elseif moved > 0 then
-  wake(q, moved)  -- messages that became ready by time: wake pulls blocked elsewhere
-end
-result[1] = next_due(q, now)
-if tonumber(ARGV[1]) == 0 then
+if n == 0 then
   result[2] = redis.call('LLEN', q.ready) + redis.call('ZCARD', q.delayed)
     + redis.call('ZCARD', q.leases)
 end

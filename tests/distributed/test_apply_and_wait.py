@@ -12,6 +12,7 @@ from arbiter_core.client import Arbiter
 from arbiter_core.errors import SerializationError
 from arbiter_core.minion import Minion
 from arbiter_core.node import EventNode
+from arbiter_core.records import parse_reply
 from tests.distributed.conftest import LEASE, running
 
 
@@ -133,7 +134,7 @@ def test_two_arbiters_never_receive_each_others_results(
     seen: dict[str, list[str]] = {first.reply_to: [], second.reply_to: []}
     spy = node_factory()
     for channel, got in seen.items():
-        spy.subscribe(channel, lambda event, payload, got=got: got.append(payload.decode()))
+        spy.subscribe(channel, lambda event, payload, got=got: got.append(parse_reply(payload)[0]))
     try:
         with running(app, workers=4):
             a_ids = first.apply("ident", tasks_count=5, task_args=[1])
