@@ -44,6 +44,10 @@ ABSENT = None
 STARTABLE = (ABSENT, QUEUED, RUNNING)
 """States a worker may (re)start a task from: RUNNING once a crashed holder's lease ran out."""
 
+CLAIMABLE = (QUEUED, RUNNING)
+"""The states a pull may claim a task's record from (see ``node.claim``): STARTABLE's
+stored states; an absent record is left to the worker's own transition."""
+
 
 def task_key(task_id: str) -> str:
     return f"task:{task_id}"

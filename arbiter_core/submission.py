@@ -96,4 +96,6 @@ def read_status(endpoint: Endpoint, record: Record | None, task_id: str) -> dict
     if record is None:
         return {"id": task_id, "state": "unknown", "result": None, "error": None}
     status: dict[str, Any] = endpoint.wire.unpack(record.data)
+    # A record claimed by a pull changed state and kept its data (see node.claim).
+    status["state"] = record.state
     return status

@@ -45,6 +45,8 @@ from arbiter_core.node import (
     PERSISTENT,
     QUEUE,
     STATE,
+    Claim,
+    Claimed,
     DeadLetter,
     Delivery,
     EventCallback,
@@ -126,6 +128,15 @@ def _ms(seconds: float) -> int:
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _claimed(flag: bytes | str, state: bytes | str, data: bytes) -> Claimed | None:
+    """A claim's outcome in a pull script's reply: '1' written, '0' refused, '' none."""
+    if not _text(flag):
+        return None
+    if _text(flag) == "1":
+        return Claimed(True)
+    return Claimed(False, Record(_text(state), bytes(data)))
 
 
 def _expect_args(expect: Collection[str | None] | None) -> list[Any]:
@@ -387,6 +398,29 @@ class RedisEventNode(EventNode):
     def pull(
         self, queue: str, *, timeout: float | None, lease: float, max_messages: int = 1
     ) -> list[Delivery]:
+        return self._pull(queue, timeout, lease, max_messages, None)
+
+    def pull_and_claim(
+        self,
+        queue: str,
+        *,
+        timeout: float | None,
+        lease: float,
+        max_messages: int = 1,
+        claim: Claim,
+    ) -> list[Delivery]:
+        """The pull script claims each bound record atomically with the lease."""
+        require_positive(claim.ttl, "claim.ttl")
+        return self._pull(queue, timeout, lease, max_messages, claim)
+
+    def _pull(
+        self,
+        queue: str,
+        timeout: float | None,
+        lease: float,
+        max_messages: int,
+        claim: Claim | None,
+    ) -> list[Delivery]:
         require_positive(lease, "lease")
         if max_messages < 1:
             raise ValueError(f"max_messages must be >= 1, got {max_messages!r}")
@@ -397,7 +431,7 @@ class RedisEventNode(EventNode):
         wake_keys = [keys.wake, self._wake_key]
         with self._pulling():
             try:
-                reply = self._call("pull", lambda: self._run_pull(keys, max_messages, lease))
+                reply = self._call("pull", lambda: self._run_pull(keys, max_messages, lease, claim))
             except NodeClosedError:
                 return []  # closed by another thread just now
             while True:
@@ -412,14 +446,14 @@ class RedisEventNode(EventNode):
                         return []
                     wait = min(wait, left)
                 if due_in == 0:  # more fell due than one call settles: no wait
-                    step = functools.partial(self._run_pull, keys, max_messages, lease)
+                    step = functools.partial(self._run_pull, keys, max_messages, lease, claim)
                 else:
                     if due_in > 0:
                         wait = min(wait, (due_in + 1) / 1000)
                     # BLPOP's timeout has millisecond resolution and 0 would mean "forever".
                     wait = max(wait, 0.001)
                     step = functools.partial(
-                        self._wait_then_pull, wake_keys, wait, keys, max_messages, lease
+                        self._wait_then_pull, wake_keys, wait, keys, max_messages, lease, claim
                     )
                 try:
                     reply = self._call("pull", step)
@@ -433,16 +467,17 @@ class RedisEventNode(EventNode):
         keys: Sequence[str],
         max_messages: int,
         lease: float,
+        claim: Claim | None,
     ) -> list[Any]:
         """BLPOP, then the pull script, pipelined: Redis runs the script as soon as BLPOP
         returns, so a consumer woken by a push has its message without another round trip."""
         pipe = self._client.pipeline(transaction=False)
         pipe.blpop(wake_keys, wait)
-        self._scripts.pull.queue(pipe, keys=keys, args=self._pull_args(max_messages, lease))
+        self._scripts.pull.queue(pipe, keys=keys, args=self._pull_args(max_messages, lease, claim))
         try:
             reply: list[Any] = pipe.execute()[1]
         except self._missing_script:  # the server restarted: load it with a direct call
-            return self._run_pull(keys, max_messages, lease)
+            return self._run_pull(keys, max_messages, lease, claim)
         return reply
 
     def _unless_closed(self, deliveries: list[Delivery]) -> list[Delivery]:
@@ -472,18 +507,25 @@ class RedisEventNode(EventNode):
                 if not self._active_pulls:
                     self._pulls_left.notify_all()
 
-    def _pull_args(self, max_messages: int, lease: float) -> list[Any]:
+    def _pull_args(self, max_messages: int, lease: float, claim: Claim | None = None) -> list[Any]:
         # Unique across nodes (a random per-node part) and pulls (a counter), without
         # a uuid4 per pull.
         receipt_prefix = f"{self._receipt_node}{next(self._pull_count):x}:"
-        return [max_messages, _ms(lease), self.max_deliveries, receipt_prefix]
+        args = [max_messages, _ms(lease), self.max_deliveries, receipt_prefix]
+        if claim is None:
+            return [*args, ""]
+        states = list(claim.expect)
+        return [*args, claim.state, _ms(claim.ttl), len(states), *states]
 
-    def _run_pull(self, keys: Sequence[str], max_messages: int, lease: float) -> list[Any]:
-        reply: list[Any] = self._scripts.pull(keys=keys, args=self._pull_args(max_messages, lease))
+    def _run_pull(
+        self, keys: Sequence[str], max_messages: int, lease: float, claim: Claim | None = None
+    ) -> list[Any]:
+        args = self._pull_args(max_messages, lease, claim)
+        reply: list[Any] = self._scripts.pull(keys=keys, args=args)
         return reply
 
     def _deliveries(self, queue: str, reply: list[Any], first: int) -> list[Delivery]:
-        """The leases in a script's reply: five fields each from index ``first`` on."""
+        """The leases in a script's reply: eight fields each from index ``first`` on."""
         if len(reply) <= first:
             return []
         offset = self._clock_offset()
@@ -495,8 +537,9 @@ class RedisEventNode(EventNode):
                 delivery_count=int(reply[i + 2]),
                 receipt=_text(reply[i + 3]),
                 enqueued_at=int(reply[i + 4]) / 1000 - offset,
+                claim=_claimed(reply[i + 5], reply[i + 6], reply[i + 7]),
             )
-            for i in range(first, len(reply), 5)
+            for i in range(first, len(reply), 8)
         ]
 
     def ack(self, delivery: Delivery) -> bool:
@@ -705,9 +748,12 @@ class RedisEventNode(EventNode):
         payload: bytes = b"",
         lease: float,
         max_messages: int = 1,
+        claim: Claim | None = None,
     ) -> tuple[bool, list[Delivery]]:
-        """One round trip: store, publish if written, ack, then lease the next messages."""
+        """One round trip: store, publish if written, ack, then lease (and claim) the next."""
         require_positive(lease, "lease")
+        if claim is not None:
+            require_positive(claim.ttl, "claim.ttl")
         if max_messages < 1:
             raise ValueError(f"max_messages must be >= 1, got {max_messages!r}")
         args = self._transition_args(record, ttl, expect)
@@ -716,7 +762,7 @@ class RedisEventNode(EventNode):
         args += [delivery.message_id, delivery.receipt, channel, require_bytes(payload, "payload")]
 
         def run() -> list[Any]:
-            pull = self._pull_args(max_messages, lease)
+            pull = self._pull_args(max_messages, lease, claim)
             reply: list[Any] = self._scripts.transition_ack_and_pull(keys=keys, args=args + pull)
             return reply
 

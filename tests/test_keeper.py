@@ -25,6 +25,7 @@ class FakeWorker:
         self.queue = "q"
         self.slots = 1
         self.minion = SimpleNamespace(worker_id="w1", tasks=["t"])
+        self.described = False
         self.node = SimpleNamespace(
             renew=lambda deliveries, lease: renewed[: len(deliveries)],
             heartbeat=lambda *args, **kwargs: None,
@@ -36,6 +37,9 @@ class FakeWorker:
     def busy(self) -> int:
         return 0
 
+    def describe_running(self) -> None:
+        self.described = True
+
 
 @pytest.mark.parametrize(
     ("after", "warned"),
@@ -46,4 +50,5 @@ def test_lost_lease_warning(after: list[Delivery], warned: bool, caplog: Any) ->
     worker = FakeWorker([[_delivery("a")], after], renewed=[False])
     with caplog.at_level(logging.WARNING, logger="arbiter.minion"):
         Keeper(worker).beat()  # type: ignore[arg-type]
+    assert worker.described, "each beat describes the tasks whose record a pull claimed"
     assert ("lost the lease" in caplog.text) is warned

@@ -27,6 +27,8 @@ from arbiter_core.node import (
     PERSISTENT,
     QUEUE,
     STATE,
+    Claim,
+    Claimed,
     Record,
     TransitionPush,
 )
@@ -688,3 +690,18 @@ def test_an_unclosed_node_lets_its_threads_end_when_collected(
     for thread in threads:
         thread.join(5)
         assert not thread.is_alive()
+
+
+def test_redis_claims_with_the_lease(fake_nodes: Callable[..., RedisEventNode]) -> None:
+    """The contract lets a backend leave claims to the caller; this one must not."""
+    node = fake_nodes()
+    node.transition_and_push(
+        "task", Record("queued", b"q"), ttl=10, expect=[None], queue="q", body=b"job"
+    )
+    claim = Claim("running", ("queued",), 10)
+    [delivery] = node.pull_and_claim("q", timeout=1, lease=10, claim=claim)
+    assert delivery.claim == Claimed(True)
+    assert node.get("task") == Record("running", b"q")
+    assert node.nack(delivery)
+    [again] = node.pull_and_claim("q", timeout=1, lease=10, claim=claim)
+    assert again.claim == Claimed(False, Record("running", b"q")), "the binding survives a nack"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from arbiter_core.conformance.support import ContractBase, Inbox, unique
-from arbiter_core.node import EventNode, Record, TransitionPush
+from arbiter_core.node import Claim, Claimed, EventNode, Record, TransitionPush
 
 TTL = 60.0
 
@@ -92,3 +92,39 @@ class CombinedContract(ContractBase):
         assert written and taken == [], "nothing ready: returns at once, empty"
         assert node.queue_size(queue) == 0
         assert not node.ack(last), "it was acked by the combined call"
+
+    def test_pull_and_claim_moves_bound_records_or_reports_them(
+        self, node: EventNode, queue: str
+    ) -> None:
+        """A backend may claim (see ``node.claim``); if it does, it claims correctly."""
+        fresh, killed, later = unique("claim"), unique("killed"), unique("later")
+        for key, body in ((fresh, b"a"), (killed, b"b")):
+            node.transition_and_push(
+                key, Record("queued", body), ttl=TTL, expect=[None], queue=queue, body=body
+            )
+        assert node.transition(killed, Record("cancelled", b"c"), ttl=TTL, expect=["queued"])[0]
+        node.push(queue, b"plain")
+        claim = Claim("running", ("queued", "running"), TTL)
+        got = node.pull_and_claim(
+            queue, timeout=self.wait, lease=self.long_lease, max_messages=3, claim=claim
+        )
+        assert [d.body for d in got] == [b"a", b"b", b"plain"]
+        first, refused, plain = got
+        assert plain.claim is None, "a message pushed without a record has nothing to claim"
+        if first.claim is None:  # this backend leaves claiming to the caller: nothing changed
+            assert refused.claim is None
+            assert node.get(fresh) == Record("queued", b"a")
+            return
+        assert first.claim == Claimed(True)
+        assert node.get(fresh) == Record("running", b"a"), "the state moves, the data stays"
+        assert refused.claim == Claimed(False, Record("cancelled", b"c")), "refused, as it is"
+        assert node.get(killed) == Record("cancelled", b"c")
+        node.transition_and_push(
+            later, Record("queued", b"l"), ttl=TTL, expect=[None], queue=queue, body=b"l"
+        )
+        _, [taken] = node.transition_ack_and_pull(
+            first, fresh, Record("succeeded", b"s"), ttl=TTL, expect=["running"],
+            lease=self.long_lease, claim=claim,
+        )  # fmt: skip
+        assert taken.body == b"l" and taken.claim == Claimed(True), "the combined call claims"
+        assert node.get(later) == Record("running", b"l")

@@ -57,6 +57,7 @@ class Keeper:
                             delivery.message_id,
                         )
         node.heartbeat(worker.minion.worker_id, self.info(), ttl=worker.settings.lease)
+        worker.describe_running()
 
     def info(self) -> bytes:
         """What ``Arbiter.workers()`` shows: queue, slots, busy slots, tasks, host, pid."""

@@ -46,7 +46,7 @@ from arbiter_core.minion.cancellation import run_cancellable
 from arbiter_core.minion.coroutines import run_coroutine
 from arbiter_core.minion.keeper import Keeper
 from arbiter_core.minion.registry import TaskDefinition
-from arbiter_core.node import Delivery, Record
+from arbiter_core.node import Claim, Delivery, Record
 from arbiter_core.pool import WorkerPool
 from arbiter_core.wire import Envelope
 
@@ -74,6 +74,7 @@ class InFlight:
     requeue: bool = False  # shutdown gave it back to the queue: store no outcome
     call: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None = None  # inline
     lane: threading.Thread | None = None  # the lane running an inline task
+    described: bool = True  # False: a pull claimed the record; it lacks start time and worker
 
 
 class Worker:
@@ -103,6 +104,9 @@ class Worker:
         self.inflight: dict[str, InFlight] = {}
         self.crashed: BaseException | None = None  # what stopped a lane, raised by run()
         self.keeper = Keeper(self)
+        # Pulls move a task's record to running with the lease (on backends that can),
+        # so a start costs no round trip of its own.
+        self.claim = Claim(records.RUNNING, records.CLAIMABLE, self.settings.result_ttl)
 
     # ------------------------------------------------------------------ lanes
     def run(self) -> None:
@@ -160,7 +164,9 @@ class Worker:
         while not self.stopping.is_set():
             if not deliveries:
                 try:
-                    deliveries = self.node.pull(self.queue, timeout=PULL_WAIT, lease=lease)
+                    deliveries = self.node.pull_and_claim(
+                        self.queue, timeout=PULL_WAIT, lease=lease, claim=self.claim
+                    )
                 except BrokerError as exc:  # the node reconnects; back off rather than die
                     failures += 1
                     backoff = min(MAX_BACKOFF, 0.1 * 2**failures)
@@ -214,14 +220,17 @@ class Worker:
             self._store_outcome(delivery, envelope, records.FAILED, error=error, start=True)
             return None
         started_at = time.time()
-        record = self._record(envelope, records.RUNNING, started_at=started_at)
-        # The delayed copy of a finalizer runs only if its group has not queued it.
-        expect = (
-            (records.WAITING,) if envelope.headers.get("claim_finalizer") else records.STARTABLE
-        )
-        written, current = self.node.transition(
-            records.task_key(envelope.id), record, ttl=self.settings.result_ttl, expect=expect
-        )
+        if delivery.claim is not None:  # the pull moved the record to running already
+            written, current = delivery.claim.written, delivery.claim.current
+        else:
+            record = self._record(envelope, records.RUNNING, started_at=started_at)
+            # The delayed copy of a finalizer runs only if its group has not queued it.
+            expect = (
+                (records.WAITING,) if envelope.headers.get("claim_finalizer") else records.STARTABLE
+            )
+            written, current = self.node.transition(
+                records.task_key(envelope.id), record, ttl=self.settings.result_ttl, expect=expect
+            )
         if not written:  # cancelled, or a redelivered duplicate of a finished task
             if current is not None and current.state in records.FINAL:
                 self._redo_follow_ups(envelope, current)
@@ -261,6 +270,7 @@ class Worker:
                 cancel,
                 call=call,
                 lane=threading.current_thread() if call is not None else None,
+                described=delivery.claim is None,
             )
         return item
 
@@ -413,6 +423,7 @@ class Worker:
                     event=reply_to,
                     payload=payload,
                     lease=self.settings.lease,
+                    claim=self.claim,
                 )
             else:
                 written = self.node.transition_and_ack(
@@ -500,6 +511,21 @@ class Worker:
             expect=(records.RUNNING,),
         )
         self.node.nack(delivery)
+
+    def describe_running(self) -> None:
+        """Give tasks whose record a pull claimed their full running record (start time,
+        worker). The keeper calls this on each beat: a start costs no round trip, and a
+        task still running at the beat shows who runs it since when."""
+        with self.lock:
+            items = [i for i in self.inflight.values() if not i.described and not i.requeue]
+        for item in items:
+            item.described = True
+            self.node.transition(
+                records.task_key(item.envelope.id),
+                self._record(item.envelope, records.RUNNING, started_at=item.started_at),
+                ttl=self.settings.result_ttl,
+                expect=(records.RUNNING,),
+            )
 
     def busy(self) -> int:
         with self.lock:

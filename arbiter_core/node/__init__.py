@@ -10,6 +10,7 @@ The conformance suite in :mod:`arbiter_core.conformance` checks every guarantee.
 
 from arbiter_core.node.arguments import require_bytes, require_positive
 from arbiter_core.node.broadcast import Broadcaster, EventCallback
+from arbiter_core.node.claim import Claim, Claimed
 from arbiter_core.node.composed import ComposedNode, NoStateStore
 from arbiter_core.node.event_node import (
     BROADCAST,
@@ -33,6 +34,8 @@ __all__ = [
     "QUEUE",
     "STATE",
     "Broadcaster",
+    "Claim",
+    "Claimed",
     "ComposedNode",
     "DeadLetter",
     "Delivery",

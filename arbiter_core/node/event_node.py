@@ -9,6 +9,7 @@ from typing import NamedTuple, TypeVar
 
 from arbiter_core.errors import UnsupportedOperationError
 from arbiter_core.node.broadcast import Broadcaster
+from arbiter_core.node.claim import Claim
 from arbiter_core.node.state_store import Record, StateStore
 from arbiter_core.node.work_queue import Delivery, WorkQueue
 
@@ -161,8 +162,10 @@ class EventNode(Broadcaster, WorkQueue, StateStore):
         payload: bytes = b"",
         lease: float,
         max_messages: int = 1,
+        claim: Claim | None = None,
     ) -> tuple[bool, list[Delivery]]:
-        """:meth:`transition_and_ack`, then a :meth:`pull` of the same queue that does not wait.
+        """:meth:`transition_and_ack`, then a :meth:`pull_and_claim` (or, without ``claim``,
+        a :meth:`pull`) of the same queue that does not wait.
 
         A worker that just finished a task stores it and takes its next message
         in one call: on a remote broker, one round trip per task instead of two.
@@ -171,7 +174,31 @@ class EventNode(Broadcaster, WorkQueue, StateStore):
         written = self.transition_and_ack(
             delivery, key, record, ttl=ttl, expect=expect, event=event, payload=payload
         )
-        return written, self.pull(delivery.queue, timeout=0, lease=lease, max_messages=max_messages)
+        if claim is None:
+            taken = self.pull(delivery.queue, timeout=0, lease=lease, max_messages=max_messages)
+        else:
+            taken = self.pull_and_claim(
+                delivery.queue, timeout=0, lease=lease, max_messages=max_messages, claim=claim
+            )
+        return written, taken
+
+    def pull_and_claim(
+        self,
+        queue: str,
+        *,
+        timeout: float | None,
+        lease: float,
+        max_messages: int = 1,
+        claim: Claim,
+    ) -> list[Delivery]:
+        """:meth:`pull`, claiming the record of each message pushed with one.
+
+        See :mod:`arbiter_core.node.claim`: a backend that overrides this moves each
+        bound record to ``claim.state`` atomically with the lease (the start gate of
+        a task, without a round trip of its own). This default claims nothing: every
+        ``Delivery.claim`` is None, and the caller transitions the records itself.
+        """
+        return self.pull(queue, timeout=timeout, lease=lease, max_messages=max_messages)
 
     def __enter__(self: _Node) -> _Node:
         return self

@@ -5,6 +5,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from arbiter_core.node.claim import Claimed
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +18,7 @@ class Delivery:
     ``receipt`` identifies *this* lease: after the lease expired and the message
     went to another consumer, the old receipt no longer acks, nacks or renews it.
     ``delivery_count`` is 1 on the first delivery and grows with each redelivery.
+    ``claim`` is set only by a pull given a claim (see :mod:`arbiter_core.node.claim`).
     """
 
     queue: str
@@ -22,6 +27,7 @@ class Delivery:
     delivery_count: int
     receipt: str
     enqueued_at: float
+    claim: Claimed | None = None
 
 
 @dataclass(frozen=True, slots=True)

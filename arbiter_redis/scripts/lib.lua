@@ -1,11 +1,16 @@
 -- lib.lua: helpers shared by the queue and record scripts. Not a script by itself: the
 -- loader (arbiter_redis/scripts/__init__.py) prepends the constants from keys.py and this
 -- file to each script. Every function gets the keys it touches from its caller, which
--- took them from KEYS, so no script touches a key it was not given (Redis Cluster).
+-- took them from KEYS, so no script touches a key it was not given (Redis Cluster) --
+-- with one exception: a claiming pull touches the record a message was pushed with,
+-- whose key it reads from the message's meta. It shares the namespace's hash tag, so it
+-- lives in the same slot.
 --
 -- A queue is a table of its seven keys (see keys.py): ready, delayed, leases, body,
--- meta, dead, wake. A message's meta field is "count|enqueued_ms|receipt", the receipt
--- empty while nobody holds a lease. Times are the server's (TIME), in milliseconds.
+-- meta, dead, wake. A message's meta field is "count|enqueued_ms|receipt|record", the
+-- receipt empty while nobody holds a lease, the record the key of the record it was
+-- pushed with (empty for none; older messages lack the field). Times are the server's
+-- (TIME), in milliseconds.
 
 local function fmt(n)
   return string.format('%d', n)
@@ -24,18 +29,19 @@ local function queue_at(first)
   }
 end
 
--- count (a number), enqueued_ms (a string) and receipt of message `id`; nil if gone
+-- count (a number), enqueued_ms (a string), receipt and record key of message `id`;
+-- nil if gone
 local function read_meta(q, id)
   local value = redis.call('HGET', q.meta, id)
   if not value then
     return nil
   end
-  local count, enqueued, receipt = string.match(value, '^(%d+)|(%d+)|(.*)$')
-  return tonumber(count), enqueued, receipt
+  local count, enqueued, receipt, record = string.match(value, '^(%d+)|(%d+)|([^|]*)|?(.*)$')
+  return tonumber(count), enqueued, receipt, record
 end
 
-local function write_meta(q, id, count, enqueued, receipt)
-  redis.call('HSET', q.meta, id, fmt(count) .. '|' .. enqueued .. '|' .. receipt)
+local function write_meta(q, id, count, enqueued, receipt, record)
+  redis.call('HSET', q.meta, id, fmt(count) .. '|' .. enqueued .. '|' .. receipt .. '|' .. record)
 end
 
 local function spent(count)
@@ -67,13 +73,14 @@ local function bury(q, id, count, reason, now)
   redis.call('HDEL', q.meta, id)
 end
 
--- Store a new message: ready now, or delayed until `due` (server ms). 0 if `id` exists
+-- Store a new message: ready now, or delayed until `due` (server ms); `record` is the key
+-- of the record pushed with it ('' for none), which a pull may claim. 0 if `id` exists
 -- already (a client retrying a push whose reply was lost), so a retry never duplicates.
-local function push(q, id, body, due, now)
+local function push(q, id, body, due, now, record)
   if redis.call('HSETNX', q.body, id, body) == 0 then
     return 0
   end
-  redis.call('HSET', q.meta, id, '0|' .. fmt(now) .. '|')
+  redis.call('HSET', q.meta, id, '0|' .. fmt(now) .. '||' .. record)
   if due and due > now then
     redis.call('ZADD', q.delayed, fmt(due), id)
   else
@@ -100,12 +107,12 @@ local function settle(q, now, max_deliveries)
     redis.call('ZREM', q.leases, unpack(expired))
     local back = {}
     for _, id in ipairs(expired) do
-      local count, enqueued = read_meta(q, id)
+      local count, enqueued, _, record = read_meta(q, id)
       if count then
         if count >= max_deliveries then
           bury(q, id, count, spent(count), now)
         else
-          write_meta(q, id, count, enqueued, '')
+          write_meta(q, id, count, enqueued, '', record)
           back[#back + 1] = id
         end
       end
@@ -133,9 +140,10 @@ local function next_due(q, now)
   return soonest
 end
 
--- count and enqueued_ms of message `id` if `receipt` still holds its lease, else nil
+-- count, enqueued_ms and record key of message `id` if `receipt` still holds its lease,
+-- else nil
 local function held(q, id, receipt, now)
-  local count, enqueued, current = read_meta(q, id)
+  local count, enqueued, current, record = read_meta(q, id)
   if not count or receipt == '' or current ~= receipt then
     return nil
   end
@@ -143,7 +151,7 @@ local function held(q, id, receipt, now)
   if not expires or tonumber(expires) <= now then
     return nil  -- ran out: the next pull reclaims it
   end
-  return count, enqueued
+  return count, enqueued, record
 end
 
 -- Remove a leased message for good; 1 if `receipt` held the lease, else 0 (no change).
@@ -191,11 +199,43 @@ local function transition(key, at)
   return 1, state, data, after
 end
 
+-- The claim a pull was given in ARGV from `at`: state ('' for none), ttl_ms, n, n states.
+local function claim_at(at)
+  if not ARGV[at] or ARGV[at] == '' then
+    return nil
+  end
+  local expect = {}
+  for i = at + 3, at + 2 + tonumber(ARGV[at + 2]) do
+    expect[ARGV[i]] = true
+  end
+  return { state = ARGV[at], ttl = ARGV[at + 1], expect = expect }
+end
+
+-- Claim the record a leased message was pushed with: '1' if it moved to claim.state, or
+-- '0' and its state and data if its state refuses; '' if there is no claim, no record
+-- key, or no record (the caller then transitions the record itself).
+local function claim_record(claim, record)
+  if not claim or record == '' then
+    return '', '', ''
+  end
+  local current = redis.call('HMGET', record, 'state', 'data')
+  if not current[1] then
+    return '', '', ''
+  end
+  if not claim.expect[current[1]] then
+    return '0', current[1], current[2] or ''
+  end
+  redis.call('HSET', record, 'state', claim.state)
+  redis.call('PEXPIRE', record, claim.ttl)
+  return '1', '', ''
+end
+
 -- Settle the queue, then lease up to `n` ready messages, appending id, body, count,
--- receipt and enqueued_ms of each to `out`. The i-th lease's receipt is prefix .. i.
--- Wake tokens follow what is left: none if ready is empty, else one per message that
--- became ready by time, for pulls blocked elsewhere.
-local function take(q, now, n, lease_ms, max_deliveries, prefix, out)
+-- receipt, enqueued_ms and the claim's outcome (flag, state, data: see claim_record) of
+-- each to `out`. The i-th lease's receipt is prefix .. i. Wake tokens follow what is
+-- left: none if ready is empty, else one per message that became ready by time, for
+-- pulls blocked elsewhere.
+local function take(q, now, n, lease_ms, max_deliveries, prefix, claim, out)
   local moved = settle(q, now, max_deliveries)
   local taken = 0
   while taken < n do
@@ -203,21 +243,20 @@ local function take(q, now, n, lease_ms, max_deliveries, prefix, out)
     if not id then
       break
     end
-    local count, enqueued = read_meta(q, id)
+    local count, enqueued, _, record = read_meta(q, id)
     if count then
       if count >= max_deliveries then
         bury(q, id, count, spent(count), now)  -- released under a laxer limit elsewhere
       else
         taken = taken + 1
         local receipt = prefix .. fmt(taken)
-        write_meta(q, id, count + 1, enqueued, receipt)
+        write_meta(q, id, count + 1, enqueued, receipt, record)
         redis.call('ZADD', q.leases, fmt(now + lease_ms), id)
         local body = redis.call('HGET', q.body, id) or ''
-        out[#out + 1] = id
-        out[#out + 1] = body
-        out[#out + 1] = fmt(count + 1)
-        out[#out + 1] = receipt
-        out[#out + 1] = enqueued
+        local flag, state, data = claim_record(claim, record)
+        for _, value in ipairs({ id, body, fmt(count + 1), receipt, enqueued, flag, state, data }) do
+          out[#out + 1] = value
+        end
       end
     end
   end

@@ -8,7 +8,7 @@
 local q = queue_at(1)
 local now = now_ms()
 local id = ARGV[1]
-local count, enqueued = held(q, id, ARGV[2], now)
+local count, enqueued, record = held(q, id, ARGV[2], now)
 if not count then
   return 0
 end
@@ -17,7 +17,7 @@ if count >= tonumber(ARGV[4]) then
   bury(q, id, count, spent(count), now)
   return 1
 end
-write_meta(q, id, count, enqueued, '')
+write_meta(q, id, count, enqueued, '', record)
 local delay = tonumber(ARGV[3])
 if delay > 0 then
   redis.call('ZADD', q.delayed, fmt(now + delay), id)

@@ -5,4 +5,4 @@
 -- ARGV[3]     due time in server ms, or '' for now
 -- returns     1 if stored, 0 if that id was stored already
 local q = queue_at(1)
-return push(q, ARGV[1], ARGV[2], tonumber(ARGV[3]), now_ms())
+return push(q, ARGV[1], ARGV[2], tonumber(ARGV[3]), now_ms(), '')

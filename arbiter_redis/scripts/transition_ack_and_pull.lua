@@ -4,8 +4,8 @@
 -- KEYS[2..8]  the queue: ready, delayed, leases, body, meta, dead, wake
 -- ARGV[1..]   the transition's: state, data, ttl_ms, write id, n, absent_ok, n states
 -- then        message id, receipt, channel ('' for none), payload,
---             N, lease in ms, max_deliveries, receipt prefix (as pull's ARGV)
--- returns     {written (0/1), acked (0/1), id, body, count, receipt, enqueued_ms, id, ...}
+--             N, lease in ms, max_deliveries, receipt prefix, claim (as pull's ARGV)
+-- returns     {written (0/1), acked (0/1), then per message as pull's reply}
 local written, _, _, at = transition(KEYS[1], 1)
 if written == 1 and ARGV[at + 2] ~= '' then
   redis.call('PUBLISH', ARGV[at + 2], ARGV[at + 3])
@@ -14,5 +14,5 @@ local q = queue_at(2)
 local now = now_ms()
 local result = { written, ack(q, ARGV[at], ARGV[at + 1], now) }
 take(q, now, tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5]), tonumber(ARGV[at + 6]),
-  ARGV[at + 7], result)
+  ARGV[at + 7], claim_at(at + 8), result)
 return result

@@ -10,7 +10,8 @@ local at = 1
 for first = 1, #KEYS, 8 do
   local written, _, _, after = transition(KEYS[first], at)
   if written == 1 then
-    push(queue_at(first + 1), ARGV[after], ARGV[after + 1], tonumber(ARGV[after + 2]), now)
+    local due = tonumber(ARGV[after + 2])
+    push(queue_at(first + 1), ARGV[after], ARGV[after + 1], due, now, KEYS[first])
   end
   out[#out + 1] = written
   at = after + 3

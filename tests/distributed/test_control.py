@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -279,7 +280,7 @@ def test_the_minion_survives_broker_errors_while_pulling(
     from arbiter_core.errors import BrokerConnectionError
 
     app = make_minion()
-    real_pull = app.node.pull
+    real_pull = app.node.pull_and_claim  # what a lane pulls with
     failures = iter(range(2))
 
     def flaky_pull(*args: object, **kwargs: object) -> object:
@@ -287,7 +288,7 @@ def test_the_minion_survives_broker_errors_while_pulling(
             raise BrokerConnectionError("the broker went away")
         return real_pull(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(app.node, "pull", flaky_pull)
+    monkeypatch.setattr(app.node, "pull_and_claim", flaky_pull)
 
     @app.task(name="ok")
     def ok() -> str:
@@ -342,6 +343,13 @@ def test_the_minion_survives_a_broker_error_while_starting_a_task(
         return real_transition(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(app.node, "transition", flaky_transition)
+    # no claims: the minion writes the running record itself, which is what fails here
+    plain_pull = app.node.pull
+
+    def pull_without_claims(queue: str, *, claim: object, **options: Any) -> object:
+        return plain_pull(queue, **options)
+
+    monkeypatch.setattr(app.node, "pull_and_claim", pull_without_claims)
 
     @app.task(name="ok")
     def ok() -> str:

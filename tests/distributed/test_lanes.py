@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from arbiter_core.client import Arbiter
 from arbiter_core.minion import Minion
 from arbiter_core.node import EventNode, Record
 from arbiter_core.records import parse_reply, reply_payload
-from tests.distributed.conftest import running
+from tests.distributed.conftest import LEASE, running
 
 
 def test_a_timed_out_thread_task_frees_its_slot(
@@ -109,3 +110,33 @@ def test_reply_payload_round_trip() -> None:
     assert parse_reply(b"abc") == ("abc", None), "an event may carry the id alone"
     big = Record("succeeded", b"x" * (64 * 1024 + 1))
     assert parse_reply(reply_payload("abc", big)) == ("abc", None), "too big to carry"
+
+
+def test_a_running_task_shows_its_worker_and_start(
+    arbiter: Arbiter, make_minion: Callable[..., Minion]
+) -> None:
+    """A pull may claim the record (state only); the keeper's next beat fills in the rest."""
+    app = make_minion()
+    started, release = threading.Event(), threading.Event()
+
+    @app.task(name="slow")
+    def slow() -> None:
+        started.set()
+        release.wait(10)
+
+    try:
+        with running(app, workers=1):
+            [task_id] = arbiter.apply("slow")
+            assert started.wait(10)
+            assert arbiter.status(task_id)["state"] == "running"
+            deadline = time.monotonic() + LEASE * 3
+            while (status := arbiter.status(task_id))["worker"] is None:
+                assert time.monotonic() < deadline, "no worker shown after a keeper beat"
+                time.sleep(0.02)
+            assert status["state"] == "running" and status["worker"] == app.worker_id
+            assert status["started_at"] is not None
+            release.set()
+            [final] = arbiter.wait_for_tasks([task_id], timeout=10)
+        assert final["state"] == "succeeded" and final["worker"] == app.worker_id
+    finally:
+        release.set()
