@@ -15,6 +15,7 @@ from arbiter_core import composition, records
 from arbiter_core.composition import GroupPlan, TaskCall
 from arbiter_core.endpoint import Endpoint, NodeLike
 from arbiter_core.errors import InsufficientCapacityError, NodeClosedError, TaskCancelledError
+from arbiter_core.node import Quick
 from arbiter_core.plugins import PluginRegistry
 from arbiter_core.replies import Arrival, ReplyRouter
 from arbiter_core.submission import read_status, settle_unrun, submit_many
@@ -50,9 +51,10 @@ class Arbiter(Endpoint):
         self.id = uuid.uuid4().hex
         self.reply_to = records.reply_event(self.id)
         self._router = ReplyRouter()
+        self._on_reply = Quick(self._router.deliver)  # it only routes: no thread hop
         self._closed = False
         try:
-            self.node.subscribe(self.reply_to, self._router.deliver)
+            self.node.subscribe(self.reply_to, self._on_reply)
         except BaseException:  # e.g. the broker is down: don't leak the node we opened
             super().close()
             raise
@@ -64,7 +66,7 @@ class Arbiter(Endpoint):
         self._closed = True
         try:
             with contextlib.suppress(NodeClosedError):  # a borrowed node its owner closed
-                self.node.unsubscribe(self.reply_to, self._router.deliver)
+                self.node.unsubscribe(self.reply_to, self._on_reply)
         finally:
             super().close()
 

@@ -91,6 +91,8 @@ BATCH = 500
 """Most items one batch script applies, so no call blocks Redis for long."""
 CLOCK_RECHECK = 300.0
 """Seconds between measurements of the offset between this machine's clock and the server's."""
+IDLE_HINT_TTL = 0.5
+"""Seconds a combined call's "the queue is empty" stays usable by the same thread's pull."""
 CLOSE_WAIT = 2.0
 """Seconds ``close()`` waits for its blocked pulls to return before dropping connections."""
 
@@ -247,6 +249,8 @@ class RedisEventNode(EventNode):
         self._id_prefix = self._node_id[:20]
         self._receipt_node = uuid.uuid4().hex[:16] + "."
         self._pull_count = itertools.count()
+        self._writes = itertools.count()
+        self._idle = threading.local()  # see _just_found_empty
         self._lock = threading.Lock()
         self._pulls_left = threading.Condition(self._lock)
         self._active_pulls = 0
@@ -431,7 +435,9 @@ class RedisEventNode(EventNode):
         wake_keys = [keys.wake, self._wake_key]
         with self._pulling():
             try:
-                reply = self._call("pull", lambda: self._run_pull(keys, max_messages, lease, claim))
+                reply = self._just_found_empty(queue) or self._call(
+                    "pull", lambda: self._run_pull(keys, max_messages, lease, claim)
+                )
             except NodeClosedError:
                 return []  # closed by another thread just now
             while True:
@@ -459,6 +465,21 @@ class RedisEventNode(EventNode):
                     reply = self._call("pull", step)
                 except NodeClosedError:
                     return []  # closed by another thread while this pull waited
+
+    def _just_found_empty(self, queue: str) -> list[Any] | None:
+        """A pull script's empty reply, if this thread's combined call just found ``queue``
+        empty: its pull need not look again before it blocks. That call deleted the wake
+        list, so anything pushed since has left a token that ends the BLPOP at once; the
+        wait it measured (to the next delayed message or lease) is carried over."""
+        found = getattr(self._idle, "found", None)
+        self._idle.found = None
+        if found is None or found[0] != queue:
+            return None
+        elapsed = time.monotonic() - found[2]
+        if elapsed > IDLE_HINT_TTL:
+            return None
+        due_in = found[1] if found[1] < 0 else max(0, found[1] - _ms(elapsed))
+        return [due_in, -1]
 
     def _wait_then_pull(
         self,
@@ -643,8 +664,10 @@ class RedisEventNode(EventNode):
         if not isinstance(record.state, str):
             raise TypeError(f"record.state must be a str, got {type(record.state).__name__}")
         data = require_bytes(record.data, "record.data")
-        # The write id lets a retry (after a lost reply) recognise its own earlier write.
-        return [record.state, data, _ms(ttl), uuid.uuid4().hex, *_expect_args(expect)]
+        # The write id lets a retry (after a lost reply) recognise its own earlier write;
+        # unique across nodes (the random node part) and calls (a counter).
+        write_id = f"{self._receipt_node}w{next(self._writes):x}"
+        return [record.state, data, _ms(ttl), write_id, *_expect_args(expect)]
 
     def transition(
         self,
@@ -767,7 +790,10 @@ class RedisEventNode(EventNode):
             return reply
 
         reply = self._call("transition_ack_and_pull", run)
-        return bool(reply[0]), self._unless_closed(self._deliveries(delivery.queue, reply, 2))
+        taken = self._deliveries(delivery.queue, reply, 3)
+        if not taken:  # this thread's next pull of the queue can go straight to waiting
+            self._idle.found = (delivery.queue, int(reply[2]), time.monotonic())
+        return bool(reply[0]), self._unless_closed(taken)
 
     def delete(self, key: str) -> None:
         name = self._keys.record(key)

@@ -29,6 +29,8 @@ from arbiter_core.node import (
     STATE,
     Claim,
     Claimed,
+    Delivery,
+    Quick,
     Record,
     TransitionPush,
 )
@@ -705,3 +707,58 @@ def test_redis_claims_with_the_lease(fake_nodes: Callable[..., RedisEventNode]) 
     assert node.nack(delivery)
     [again] = node.pull_and_claim("q", timeout=1, lease=10, claim=claim)
     assert again.claim == Claimed(False, Record("running", b"q")), "the binding survives a nack"
+
+
+def test_quick_callbacks_run_on_the_reader(fake_nodes: Callable[..., RedisEventNode]) -> None:
+    node = fake_nodes()
+    threads: dict[str, str] = {}
+    done = threading.Event()
+
+    def quick(event: str, payload: bytes) -> None:
+        threads["quick"] = threading.current_thread().name
+        raise RuntimeError("a failing quick callback is logged; the reader goes on")
+
+    def plain(event: str, payload: bytes) -> None:
+        threads["plain"] = threading.current_thread().name
+        done.set()
+
+    node.subscribe("e", Quick(quick))
+    node.subscribe("e", plain)
+    node.emit("e", b"1")
+    assert done.wait(5)
+    assert threads["quick"].endswith("-listener") and threads["plain"].endswith("-events")
+    inbox = Inbox()
+    node.subscribe("after", Quick(inbox))
+    node.emit("after", b"2")
+    assert inbox.wait_for(1, 5), "the reader survived the failing callback"
+
+
+def test_a_pull_after_an_empty_combined_call_goes_straight_to_waiting(
+    fake_nodes: Callable[..., RedisEventNode], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = fake_nodes()
+    for body in (b"one", b"two"):
+        node.push("q", body)
+    [first] = node.pull("q", timeout=1, lease=10)
+    [second] = node.pull("q", timeout=1, lease=10)
+    pulls = CountingScript(node._scripts.pull)
+    monkeypatch.setattr(node._scripts, "pull", pulls)
+
+    def finish(delivery: Delivery) -> None:
+        written, taken = node.transition_ack_and_pull(
+            delivery, delivery.body.decode(), Record("succeeded", b""), ttl=10, expect=None,
+            lease=10,
+        )  # fmt: skip
+        assert written and taken == []
+
+    finish(first)
+    node.push("q", b"meanwhile")
+    [got] = node.pull("q", timeout=5, lease=10)
+    assert got.body == b"meanwhile", "a push after the empty call ends the wait at once"
+    assert pulls.calls == 1, "no pull script before the BLPOP, one after it"
+    node.push("q", b"soon", not_before=time.time() + 0.3)
+    finish(second)
+    started = time.monotonic()
+    [soon] = node.pull("q", timeout=5, lease=10)
+    assert soon.body == b"soon"
+    assert time.monotonic() - started < 2, "the wait to the delayed message was carried over"

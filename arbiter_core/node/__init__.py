@@ -9,7 +9,7 @@ The conformance suite in :mod:`arbiter_core.conformance` checks every guarantee.
 """
 
 from arbiter_core.node.arguments import require_bytes, require_positive
-from arbiter_core.node.broadcast import Broadcaster, EventCallback
+from arbiter_core.node.broadcast import Broadcaster, EventCallback, Quick
 from arbiter_core.node.claim import Claim, Claimed
 from arbiter_core.node.composed import ComposedNode, NoStateStore
 from arbiter_core.node.event_node import (
@@ -42,6 +42,7 @@ __all__ = [
     "EventCallback",
     "EventNode",
     "NoStateStore",
+    "Quick",
     "Record",
     "StateStore",
     "TransitionPush",

@@ -9,6 +9,24 @@ EventCallback = Callable[[str, bytes], None]
 """Called as ``callback(event, payload)`` on the node's delivery thread."""
 
 
+class Quick:
+    """A callback that returns at once and never blocks or calls the node.
+
+    A backend may run it on the thread that reads events instead of handing it to
+    its delivery thread, which spares every event one thread wake-up (about a tenth
+    of a millisecond on a busy machine). The Arbiter's routing of completion events
+    is one. Backends that do not look for it run it like any other callback.
+    """
+
+    __slots__ = ("callback",)
+
+    def __init__(self, callback: EventCallback) -> None:
+        self.callback = callback
+
+    def __call__(self, event: str, payload: bytes) -> None:
+        self.callback(event, payload)
+
+
 class Broadcaster(ABC):
     """Publish/subscribe for control and notifications.
 
@@ -25,7 +43,8 @@ class Broadcaster(ABC):
       order they were emitted.
     * Callbacks run on a thread owned by the node, one event at a time per node;
       they must return quickly. An exception in a callback is logged and does
-      not stop delivery to the others.
+      not stop delivery to the others. A callback wrapped in :class:`Quick` may
+      instead run on the thread that reads events, beside the others.
     * After a reconnect, existing subscriptions are restored by the node.
     """
 
