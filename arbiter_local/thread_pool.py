@@ -153,8 +153,9 @@ class ThreadPool:
                 future.cancel()  # shutdown(cancel=True) came after this job was dequeued
                 running.pop(future, None)
                 continue
+            deadline = None
             if job.timeout is not None:
-                self._watch.add(
+                deadline = self._watch.add(
                     time.monotonic() + job.timeout, functools.partial(self._expire, job)
                 )
             try:
@@ -163,6 +164,8 @@ class ThreadPool:
                 won = settle(future.set_exception, exc)
             else:
                 won = settle(future.set_result, value)
+            if deadline is not None:
+                self._watch.cancel(deadline)
             if not won:
                 return  # timed out or killed meanwhile: a replacement holds the slot
             running.pop(future, None)

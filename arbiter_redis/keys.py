@@ -15,8 +15,10 @@ key                             type      content; who removes it
                                           ack, nack, dead letter or when the lease is reclaimed
 ``{ns}:q:Q:body``               HASH      id -> body; the field is deleted with the message
                                           (ack or dead letter)
-``{ns}:q:Q:meta``               HASH      id -> ``"count|enqueued_ms|receipt"``; deleted with
-                                          the message, like its body
+``{ns}:q:Q:meta``               HASH      id -> ``"count|enqueued_ms|receipt|record"``
+                                          (record: the key of the record the message was
+                                          pushed with, claimed by pulls); deleted with the
+                                          message, like its body
 ``{ns}:q:Q:dead``               STREAM    dead letters (id, body, reason, count, dead_at);
                                           at most ~``DEAD_LETTER_LIMIT`` entries, and the
                                           stream expires ``DEAD_LETTER_TTL`` after the last one

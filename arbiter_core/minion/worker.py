@@ -245,50 +245,62 @@ class Worker:
         if cancel is not None:
             function, args, kwargs = run_cancellable, (cancel, function, args, kwargs), {}
         with self.lock:
-            if self.stopping.is_set():  # the drain has begun: no new work for the pool
-                self._give_back(envelope, delivery)
-                return None
-            if self.inline:
-                future: Future[Any] = Future()
-                future.set_running_or_notify_cancel()
+            late = self.stopping.is_set()  # the drain has begun: no new work for the pool
+            if not late:
                 call = (function, args, dict(kwargs))
-            else:
-                call = None
-                future = self.pool.submit(
-                    function,
-                    args,
-                    kwargs,
-                    timeout=definition.timeout,
-                    label=f"{envelope.task}[{envelope.id[:8]}]",
-                )
-            item = self.inflight[envelope.id] = InFlight(
-                delivery,
-                envelope,
-                definition,
-                future,
-                started_at,
-                cancel,
-                call=call,
-                lane=threading.current_thread() if call is not None else None,
-                described=delivery.claim is None,
-            )
+                item = self._launch(delivery, envelope, definition, call, started_at, cancel)
+                self.inflight[envelope.id] = item
+        if late:
+            self._give_back(envelope, delivery)
+            return None
         return item
+
+    def _launch(
+        self,
+        delivery: Delivery,
+        envelope: Envelope,
+        definition: TaskDefinition,
+        call: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]],
+        started_at: float,
+        cancel: threading.Event | None,
+    ) -> InFlight:
+        """The in-flight entry of a starting task: run here later (inline), or on the pool."""
+        described = delivery.claim is None
+        if self.inline:
+            future: Future[Any] = Future()
+            future.set_running_or_notify_cancel()
+            lane = threading.current_thread()
+            return InFlight(
+                delivery, envelope, definition, future, started_at, cancel,
+                call=call, lane=lane, described=described,
+            )  # fmt: skip
+        function, args, kwargs = call
+        label = f"{envelope.task}[{envelope.id[:8]}]"
+        future = self.pool.submit(function, args, kwargs, timeout=definition.timeout, label=label)
+        return InFlight(
+            delivery, envelope, definition, future, started_at, cancel, described=described
+        )
 
     def _run_here(self, item: InFlight) -> bool:
         """Run an inline task on this lane; False if it was abandoned meanwhile."""
         assert item.call is not None
         function, args, kwargs = item.call
         timeout = item.definition.timeout
+        deadline = None
         if timeout is not None:
             error = TaskTimeoutError(item.envelope.task, timeout)
-            self.deadlines.add(
+            deadline = self.deadlines.add(
                 time.monotonic() + timeout, functools.partial(self._expire, item, error)
             )
         try:
             value = function(*args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - the task's outcome, stored by _finish
             return settle(item.future.set_exception, exc)
-        return settle(item.future.set_result, value)
+        else:
+            return settle(item.future.set_result, value)
+        finally:
+            if deadline is not None:
+                self.deadlines.cancel(deadline)
 
     def _expire(self, item: InFlight, error: BaseException) -> None:
         self._abandon(item, error)

@@ -69,6 +69,7 @@ LATENCY_BLOCK = 50
 COUNTED_ROUND_TRIPS = 200
 """Sequential tasks whose round trips are counted (outside the timed samples)."""
 WARM_UP = 20
+PING_SAMPLES = 2_000
 WAIT_TIMEOUT = 300.0
 START_TIMEOUT = 30.0
 BASELINE_QUEUE = "baseline:tasks"
@@ -450,6 +451,16 @@ def _short(frame: str) -> str:
 
 
 # ---------------------------------------------------------------------- report
+def ping_round_trip(server: redis.Redis) -> float:
+    """p50 seconds of one PING: what a round trip costs on this machine right now."""
+    samples = []
+    for _ in range(PING_SAMPLES):
+        started = time.perf_counter()
+        server.ping()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
@@ -520,6 +531,7 @@ def run(
 
     server = redis.Redis.from_url(url)
     version = server.info("server")["redis_version"]
+    ping = ping_round_trip(server)
     arbiter_tally = Tally(server, round_trips, minion_round_trips, pids["minion"])
     baseline_tally = Tally(server, round_trips, baseline.consumer_round_trips, pids["consumer"])
     counted: dict[str, dict[str, Any]] = {"arbiter": {}, "baseline": {}}
@@ -560,6 +572,10 @@ def run(
         f"Minion/Arbiter on Redis {version}: {n:,} no-op tasks, 1 minion process x {WORKERS} "
         f"threads, {rounds} throughput round(s), {samples} latency samples; "
         f"Python {sys.version.split()[0]}, redis-py {redis.__version__}"
+    )
+    print(
+        f"this machine: one redis-py PING round trip takes {ping * 1e6:.0f} µs (p50 of "
+        f"{PING_SAMPLES:,}); the targets assume about 40 µs"
     )
     header = (
         f"{'measure':<11} {'runner':<9} {'tasks/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
