@@ -14,8 +14,13 @@ from typing import Any
 from arbiter_core import composition, records
 from arbiter_core.composition import GroupPlan, TaskCall
 from arbiter_core.endpoint import Endpoint, NodeLike
-from arbiter_core.errors import InsufficientCapacityError, NodeClosedError, TaskCancelledError
-from arbiter_core.node import Quick
+from arbiter_core.errors import (
+    InsufficientCapacityError,
+    MessageRejected,
+    NodeClosedError,
+    TaskCancelledError,
+)
+from arbiter_core.node import Quick, Record
 from arbiter_core.plugins import PluginRegistry
 from arbiter_core.replies import Arrival, ReplyRouter
 from arbiter_core.submission import read_status, settle_unrun, submit_many
@@ -187,15 +192,26 @@ class Arbiter(Endpoint):
                 for task_id, record in _drain(inbox, first):
                     if task_id not in pending:
                         continue
-                    if record is not None and record.state in records.FINAL:
-                        del pending[task_id]  # the event carried the record: no read
-                        yield read_status(self, record, task_id)
-                    else:
+                    status = self._carried(record, task_id)
+                    if status is None:
                         unread[task_id] = None
+                    else:
+                        del pending[task_id]  # the event carried the record: no read
+                        yield status
                 if unread:  # everything else already in the inbox: one read
                     yield from self._collect_final(unread, pending)
         finally:
             self._router.unregister(list(pending), inbox)
+
+    def _carried(self, record: Record | None, task_id: str) -> dict[str, Any] | None:
+        """The final status an event carried; None if it carried none, or one that does
+        not decode or verify (a forged event is not believed: the store is read)."""
+        if record is None or record.state not in records.FINAL:
+            return None
+        try:
+            return read_status(self, record, task_id)
+        except MessageRejected:
+            return None
 
     def _collect_final(
         self, candidates: dict[str, None], pending: dict[str, None] | None = None

@@ -140,3 +140,28 @@ def test_a_running_task_shows_its_worker_and_start(
         assert final["state"] == "succeeded" and final["worker"] == app.worker_id
     finally:
         release.set()
+
+
+def test_a_forged_completion_event_is_not_believed(
+    arbiter: Arbiter, make_minion: Callable[..., Minion], node_factory: Callable[..., EventNode]
+) -> None:
+    app = make_minion()
+    release = threading.Event()
+
+    @app.task(name="gated")
+    def gated() -> str:
+        release.wait(10)
+        return "real"
+
+    forger = node_factory()
+    try:
+        with running(app, workers=1):
+            [task_id] = arbiter.apply("gated")
+            forged = Record("succeeded", b"not a frame at all")
+            forger.emit(arbiter.reply_to, reply_payload(task_id, forged))
+            threading.Timer(0.3, release.set).start()
+            [status] = arbiter.wait_for_tasks([task_id], timeout=10)
+        assert status["result"] == "real", "the forged record was not taken for the outcome"
+    finally:
+        release.set()
+        forger.close()
