@@ -261,6 +261,12 @@ def test_a_retried_transition_recognises_its_own_write(
     assert node.queue_size("q") == 1
     other = node._transition_args(Record("queued", b"3"), 10, [None])
     assert node._scripts.transition(keys=[record_key], args=other)[0] == 0, "a new call is refused"
+    claim = Claim("running", ("queued",), 10)
+    [delivery] = node.pull_and_claim("q", timeout=1, lease=10, claim=claim)
+    assert delivery.claim == Claimed(True)
+    assert node.ack(delivery)
+    late = node._scripts.transition_and_push(keys=push_keys, args=push_args)
+    assert late == 0 and node.queue_size("q") == 0, "after a claim, a late retry is refused"
 
 
 def test_wake_tokens_are_bounded_and_expire(fake_nodes: Callable[..., RedisEventNode]) -> None:

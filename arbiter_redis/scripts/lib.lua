@@ -225,7 +225,8 @@ local function claim_record(claim, record)
   if not claim.expect[current[1]] then
     return '0', current[1], current[2] or ''
   end
-  redis.call('HSET', record, 'state', claim.state)
+  -- The write id is cleared: a late retry of the call that queued it is not its own write.
+  redis.call('HSET', record, 'state', claim.state, 'write', '')
   redis.call('PEXPIRE', record, claim.ttl)
   return '1', '', ''
 end
