@@ -91,12 +91,11 @@ class Worker:
         self.pool = pool
         self.slots = slots
         self.grace = grace
-        self.threads = threads  # tasks share this process: cooperative cancellation applies
-        # Thread tasks run on the lane that pulled them: no hand-off to another thread
-        # and back (two thread wake-ups per task). A lane stuck in a timed-out or killed
-        # task is abandoned, as the thread pool would abandon its thread, and a new lane
-        # takes the slot.
-        self.inline = threads
+        # Thread tasks share this process: cooperative cancellation applies, and they run
+        # on the lane that pulled them (no hand-off to another thread and back, two thread
+        # wake-ups per task). A lane stuck in a timed-out or killed task is abandoned, as
+        # the thread pool would abandon its thread, and a new lane takes the slot.
+        self.threads = threads
         self.deadlines = DeadlineWatch("arbiter-task-deadlines")
         self.lanes: set[threading.Thread] = set()
         self.stopping = threading.Event()
@@ -266,7 +265,7 @@ class Worker:
     ) -> InFlight:
         """The in-flight entry of a starting task: run here later (inline), or on the pool."""
         described = delivery.claim is None
-        if self.inline:
+        if self.threads:
             future: Future[Any] = Future()
             future.set_running_or_notify_cancel()
             lane = threading.current_thread()
@@ -341,30 +340,47 @@ class Worker:
             error: BaseException | None = TaskCancelledError(envelope.task, "killed")
         else:
             error = future.exception()
-        state, value = records.FAILED, None
+        take_next = not self.stopping.is_set()
         if error is None:
             value = future.result()
-            try:
-                self.wire.pack(value, "result")
+            try:  # the value is encoded once, inside its record
+                record = self._record(
+                    envelope,
+                    records.SUCCEEDED,
+                    result=value,
+                    started_at=item.started_at,
+                    finished_at=time.time(),
+                )
             except SerializationError as exc:
-                error = SerializationError(f"task {envelope.task!r} returned a value that {exc}")
-                value = None
+                error = self._unencodable(envelope, value, exc)
             else:
-                state = records.SUCCEEDED
+                return self._store_outcome(
+                    item.delivery, envelope, records.SUCCEEDED, result=value,
+                    started_at=item.started_at, take_next=take_next, record=record,
+                )  # fmt: skip
         if isinstance(error, TaskCancelledError):
             state = records.CANCELLED
-        elif error is not None and envelope.attempt <= item.definition.retries:
+        elif envelope.attempt <= item.definition.retries:
             self._retry(item, error)
             return []
+        else:
+            state = records.FAILED
         return self._store_outcome(
             item.delivery,
             envelope,
             state,
-            result=value,
             error=error,
             started_at=item.started_at,
-            take_next=not self.stopping.is_set(),
+            take_next=take_next,
         )
+
+    def _unencodable(self, envelope: Envelope, value: Any, exc: SerializationError) -> Exception:
+        """The error of a task whose value cannot be stored, naming the part that fails."""
+        try:
+            self.wire.pack(value, "result")
+        except SerializationError as culprit:
+            exc = culprit
+        return SerializationError(f"task {envelope.task!r} returned a value that {exc}")
 
     def _retry(self, item: InFlight, error: BaseException) -> None:
         """Push the next attempt as a delayed message, mark the task queued, ack this one."""
@@ -397,20 +413,22 @@ class Worker:
         started_at: float | None = None,
         start: bool = False,
         take_next: bool = False,
+        record: Record | None = None,
     ) -> list[Delivery]:
         """Write a final state (from running; or from startable when it never started).
 
         With ``take_next``, the same call leases this slot's next message, if one is
-        ready, and returns it.
+        ready, and returns it. ``record``: the final record, if the caller built it.
         """
-        record = self._record(
-            envelope,
-            state,
-            result=result,
-            error=error,
-            started_at=started_at,
-            finished_at=time.time(),
-        )
+        if record is None:
+            record = self._record(
+                envelope,
+                state,
+                result=result,
+                error=error,
+                started_at=started_at,
+                finished_at=time.time(),
+            )
         expect = records.STARTABLE if start else (records.RUNNING,)
         key = records.task_key(envelope.id)
         ttl = self.settings.result_ttl

@@ -244,7 +244,9 @@ def test_unknown_tasks_and_failures_end_failed_with_details(
     error = statuses[failing[0]]["error"]
     assert (error["type"], error["message"]) == ("ValueError", "bad input 42")
     assert "raise ValueError" in error["traceback"]
-    assert statuses[odd[0]]["error"]["type"] == "SerializationError"
+    error = statuses[odd[0]]["error"]
+    assert error["type"] == "SerializationError"
+    assert error["message"].startswith("task 'unjsonable' returned a value that result: object")
     assert all(s["state"] == "failed" for s in statuses.values())
 
 
