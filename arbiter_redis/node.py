@@ -132,6 +132,15 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
+def _check_pull(lease: float, max_messages: int, claim: Claim | None) -> None:
+    """The arguments every leasing call checks before it reaches Redis."""
+    require_positive(lease, "lease")
+    if max_messages < 1:
+        raise ValueError(f"max_messages must be >= 1, got {max_messages!r}")
+    if claim is not None:
+        require_positive(claim.ttl, "claim.ttl")
+
+
 def _claimed(flag: bytes | str, state: bytes | str, data: bytes) -> Claimed | None:
     """A claim's outcome in a pull script's reply: '1' written, '0' refused, '' none."""
     if not _text(flag):
@@ -414,7 +423,6 @@ class RedisEventNode(EventNode):
         claim: Claim,
     ) -> list[Delivery]:
         """The pull script claims each bound record atomically with the lease."""
-        require_positive(claim.ttl, "claim.ttl")
         return self._pull(queue, timeout, lease, max_messages, claim)
 
     def _pull(
@@ -425,9 +433,7 @@ class RedisEventNode(EventNode):
         max_messages: int,
         claim: Claim | None,
     ) -> list[Delivery]:
-        require_positive(lease, "lease")
-        if max_messages < 1:
-            raise ValueError(f"max_messages must be >= 1, got {max_messages!r}")
+        _check_pull(lease, max_messages, claim)
         if timeout is not None and timeout < 0:
             raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -750,10 +756,7 @@ class RedisEventNode(EventNode):
         payload: bytes = b"",
     ) -> bool:
         """One round trip: store, publish if written, then ack, in one script."""
-        args = self._transition_args(record, ttl, expect)
-        channel = self._keys.channel(event) if event else ""
-        keys = [self._keys.record(key), *self._keys.queue(delivery.queue)]
-        args += [delivery.message_id, delivery.receipt, channel, require_bytes(payload, "payload")]
+        keys, args = self._finish_call(delivery, key, record, ttl, expect, event, payload)
         written, _acked = self._call(
             "transition_and_ack", lambda: self._scripts.transition_and_ack(keys=keys, args=args)
         )
@@ -774,15 +777,8 @@ class RedisEventNode(EventNode):
         claim: Claim | None = None,
     ) -> tuple[bool, list[Delivery]]:
         """One round trip: store, publish if written, ack, then lease (and claim) the next."""
-        require_positive(lease, "lease")
-        if claim is not None:
-            require_positive(claim.ttl, "claim.ttl")
-        if max_messages < 1:
-            raise ValueError(f"max_messages must be >= 1, got {max_messages!r}")
-        args = self._transition_args(record, ttl, expect)
-        channel = self._keys.channel(event) if event else ""
-        keys = [self._keys.record(key), *self._keys.queue(delivery.queue)]
-        args += [delivery.message_id, delivery.receipt, channel, require_bytes(payload, "payload")]
+        _check_pull(lease, max_messages, claim)
+        keys, args = self._finish_call(delivery, key, record, ttl, expect, event, payload)
 
         def run() -> list[Any]:
             pull = self._pull_args(max_messages, lease, claim)
@@ -794,6 +790,23 @@ class RedisEventNode(EventNode):
         if not taken:  # this thread's next pull of the queue can go straight to waiting
             self._idle.found = (delivery.queue, int(reply[2]), time.monotonic())
         return bool(reply[0]), self._unless_closed(taken)
+
+    def _finish_call(
+        self,
+        delivery: Delivery,
+        key: str,
+        record: Record,
+        ttl: float,
+        expect: Collection[str | None] | None,
+        event: str | None,
+        payload: bytes,
+    ) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV shared by the scripts that store an outcome and ack its message."""
+        args = self._transition_args(record, ttl, expect)
+        channel = self._keys.channel(event) if event else ""
+        keys = [self._keys.record(key), *self._keys.queue(delivery.queue)]
+        args += [delivery.message_id, delivery.receipt, channel, require_bytes(payload, "payload")]
+        return keys, args
 
     def delete(self, key: str) -> None:
         name = self._keys.record(key)
