@@ -20,7 +20,7 @@ from arbiter_core.errors import (
     NodeClosedError,
     TaskCancelledError,
 )
-from arbiter_core.node import Quick, Record
+from arbiter_core.node import BURIED_EVENT, Quick, Record
 from arbiter_core.plugins import PluginRegistry
 from arbiter_core.replies import Arrival, ReplyRouter
 from arbiter_core.submission import read_status, settle_unrun, submit_many
@@ -57,9 +57,11 @@ class Arbiter(Endpoint):
         self.reply_to = records.reply_event(self.id)
         self._router = ReplyRouter()
         self._on_reply = Quick(self._router.deliver)  # it only routes: no thread hop
+        self._on_buried = Quick(self._router.buried)
         self._closed = False
         try:
             self.node.subscribe(self.reply_to, self._on_reply)
+            self.node.subscribe(BURIED_EVENT, self._on_buried)
         except BaseException:  # e.g. the broker is down: don't leak the node we opened
             super().close()
             raise
@@ -72,6 +74,7 @@ class Arbiter(Endpoint):
         try:
             with contextlib.suppress(NodeClosedError):  # a borrowed node its owner closed
                 self.node.unsubscribe(self.reply_to, self._on_reply)
+                self.node.unsubscribe(BURIED_EVENT, self._on_buried)
         finally:
             super().close()
 
@@ -171,7 +174,8 @@ class Arbiter(Endpoint):
         pending = dict.fromkeys(task_ids)
         deadline = None if timeout is None else time.monotonic() + timeout
         inbox: SimpleQueue[Arrival] = SimpleQueue()
-        unknown = self._router.register(pending, inbox)
+        registered = list(pending)
+        unknown = self._router.register(registered, inbox)
         try:
             if unknown:  # not applied here (or long ago): it may have finished unseen
                 yield from self._collect_final(dict.fromkeys(unknown), pending)
@@ -200,8 +204,8 @@ class Arbiter(Endpoint):
                         yield status
                 if unread:  # everything else already in the inbox: one read
                     yield from self._collect_final(unread, pending)
-        finally:
-            self._router.unregister(list(pending), inbox)
+        finally:  # every id it registered, finished or not: a long-lived Arbiter stays flat
+            self._router.unregister(registered, inbox)
 
     def _carried(self, record: Record | None, task_id: str) -> dict[str, Any] | None:
         """The final status an event carried; None if it carried none, or one that does

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from arbiter_core import records
-from arbiter_core.errors import FailedDependencyError
+from arbiter_core.errors import FailedDependencyError, MessageRejected
 from arbiter_core.node import Record
-from arbiter_core.submission import settle_unrun, submit, submit_many
+from arbiter_core.submission import read_status, settle_unrun, submit, submit_many
 from arbiter_core.wire import Envelope, new_task_id
 
 if TYPE_CHECKING:
@@ -222,8 +222,8 @@ def _group_done(endpoint: Endpoint, group_id: str, data: dict[str, Any]) -> None
         return
     envelope = Envelope.from_dict(callback)
     stored = endpoint.node.get_many([records.task_key(i) for i in data["members"]])
-    statuses = [
-        endpoint.wire.unpack(stored[records.task_key(i)].data)
+    statuses = [  # read as status() reads them: a dead member's record is buried data
+        read_status(endpoint, stored[records.task_key(i)], i)
         if records.task_key(i) in stored
         else None
         for i in data["members"]
@@ -281,6 +281,39 @@ def _with_headers(envelope: Envelope, **headers: Any) -> Envelope:
 
 def _with_args(envelope: Envelope, args: tuple[Any, ...]) -> Envelope:
     return replace(envelope, args=args)
+
+
+def check_headers(headers: Mapping[str, Any]) -> None:
+    """Refuse composition headers of the wrong shape before the task runs.
+
+    Raises :class:`MessageRejected` naming the header, so a malformed plan is
+    dead-lettered up front instead of failing in a follow-up after the task ran.
+    Pipe steps must each be a valid envelope; their own headers are checked when
+    they run. Other headers are the sender's business and pass untouched.
+    """
+    for name in ("group", "of"):
+        if name in headers and not (isinstance(headers[name], str) and headers[name]):
+            raise MessageRejected(f"header {name!r} must be a non-empty id string")
+    if "then" in headers:
+        if headers["then"] not in ("callback", "finalizer"):
+            raise MessageRejected("header 'then' must be 'callback' or 'finalizer'")
+        if "of" not in headers:
+            raise MessageRejected("header 'then' needs header 'of', the group id")
+    if "claim_finalizer" in headers and not isinstance(headers["claim_finalizer"], bool):
+        raise MessageRejected("header 'claim_finalizer' must be true or false")
+    if "pipe" in headers:
+        steps = headers["pipe"]
+        if not isinstance(steps, list):
+            raise MessageRejected(f"header 'pipe' must be a list of steps, not {_kind(steps)}")
+        for index, step in enumerate(steps):
+            try:
+                Envelope.from_dict(step)
+            except MessageRejected as exc:
+                raise MessageRejected(f"header 'pipe', step {index}: {exc.reason}") from exc
+
+
+def _kind(value: Any) -> str:
+    return type(value).__name__
 
 
 def has_follow_ups(envelope: Envelope) -> bool:

@@ -210,6 +210,18 @@ class MessageRejected(ArbiterError):
         super().__init__(reason)
 
 
+class DeadLetteredError(ArbiterError):
+    """A task's message went to the dead letters: it will not run (again).
+
+    The ``error`` of a task in state ``dead``: ``reason`` says why (it did not decode
+    or verify, it was delivered too many times without an ack, it could not be handled).
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"its message was dead-lettered: {reason}")
+
+
 class UnknownTaskError(ArbiterError):
     """A message named a task its queue's minion has not registered."""
 

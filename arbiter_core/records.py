@@ -10,6 +10,8 @@ Keys are logical; each node prefixes them with its namespace.
                             sent to the Arbiter that applied them: the id, and
                             the final record (see :func:`reply_payload`)
 ``control:{queue}``         (broadcast event) kill requests for a queue's minions
+``buried``                  (broadcast event) the key of a task's record that burial
+                            ended (see ``node.burial``)
 ==========================  =====================================================
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from arbiter_core.node import burial
 from arbiter_core.node.state_store import Record
 
 if TYPE_CHECKING:
@@ -34,9 +37,12 @@ RUNNING = "running"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 CANCELLED = "cancelled"
+DEAD = burial.DEAD
+"""Its message went to the dead letters (see ``node.burial``): it will not run (again)."""
 
-FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
-"""States no later write may leave: a late duplicate never overwrites an outcome."""
+FINAL = burial.FINAL_STATES
+"""States no later write may leave: a late duplicate never overwrites an outcome.
+``dead`` is one: the backend writes it when it buries the task's message."""
 
 ABSENT = None
 """In an ``expect`` list: no record yet."""
@@ -51,6 +57,12 @@ stored states; an absent record is left to the worker's own transition."""
 
 def task_key(task_id: str) -> str:
     return f"task:{task_id}"
+
+
+def task_id_of_key(key: str) -> str | None:
+    """The task id in a :func:`task_key`; None for any other key."""
+    prefix, found, task_id = key.partition(":")
+    return task_id if found and prefix == "task" and task_id else None
 
 
 def group_key(group_id: str) -> str:

@@ -6,7 +6,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from arbiter_core import records
+from arbiter_core.errors import DeadLetteredError, MessageRejected
 from arbiter_core.node import Record, TransitionPush
+from arbiter_core.node.burial import parse_buried
 from arbiter_core.wire import Envelope
 
 if TYPE_CHECKING:
@@ -95,7 +97,16 @@ def read_status(endpoint: Endpoint, record: Record | None, task_id: str) -> dict
     """Decode a stored record; an absent or expired one reads as state ``unknown``."""
     if record is None:
         return {"id": task_id, "state": "unknown", "result": None, "error": None}
-    status: dict[str, Any] = endpoint.wire.unpack(record.data)
+    buried = parse_buried(record.data) if record.state == records.DEAD else None
+    if buried is None:
+        status: dict[str, Any] = endpoint.wire.unpack(record.data)
+    else:  # the backend buried its message: the reason in front of the data it had
+        reason, data = buried
+        try:
+            status = endpoint.wire.unpack(data)
+        except MessageRejected:  # what it held does not decode: the reason still stands
+            status = {"id": task_id, "result": None}
+        status["error"] = records.error_info(DeadLetteredError(reason))
     # A record claimed by a pull changed state and kept its data (see node.claim).
     status["state"] = record.state
     return status

@@ -45,8 +45,10 @@ def run_tasks(
     """Run ``tasks`` in dependency order and return ``{name: Result}`` for every task.
 
     Tasks run on ``max_workers`` threads, or worker processes with
-    ``processes=True`` (functions and arguments must then be picklable;
-    ``mp_context`` picks the start method). Nothing a task does makes this raise:
+    ``processes=True`` (functions and arguments must then be picklable, and
+    importable by a fresh interpreter; ``mp_context`` picks the start method,
+    by default forkserver, else spawn, never fork: see
+    :mod:`arbiter_local.process_pool`). Nothing a task does makes this raise:
     failures, unsatisfied or failed dependencies and timeouts all arrive as
     failed Results. ``timeout`` bounds the whole run: what has not finished by
     then gets a :class:`TaskTimeoutError` result, and the call returns.

@@ -5,9 +5,30 @@ by a pipe. The supervisor sends the pickled call, waits for the reply (a blockin
 ``poll`` bounded by the call's timeout), and on a timeout or kill terminates the
 child and starts a fresh one, so one hung task never takes the pool down.
 
-The start method is multiprocessing's default for the platform (as for
-``concurrent.futures.ProcessPoolExecutor``) unless ``mp_context`` says otherwise.
-Children ignore SIGINT: on Ctrl-C the parent decides what to stop and kills them.
+Start method: ``forkserver`` where the platform has it (Linux, macOS), else
+``spawn``, unless ``mp_context`` names another. Never the platform default
+``fork``: this process runs threads (the slots' supervisors, a Minion's lanes, a
+broker's listener...), and a child forked from a multi-threaded process may inherit a
+lock some other thread held, and deadlock; Python 3.12+ warns about exactly that, and
+3.14 stops forking by default. A forkserver child is forked from a small
+single-threaded server process instead. The server is told to preload this module
+(added to, not replacing, any preload list the program set), so a child starts
+with it already imported: on a 2-core Linux box with Python 3.11, a pool of 2 was
+ready in about 16 ms, against 115 ms without the preload and 160 ms with
+``spawn`` (``fork``: 5 ms); the first pool also starts the server (about 160 ms). Like
+``spawn``, a child does not copy the parent's memory: functions and arguments
+travel pickled by reference, so the child imports the function's module (and
+imports the main script again, as ``__mp_main__``: give it an
+``if __name__ == "__main__":`` guard, as for :mod:`concurrent.futures`). The child
+takes the parent's ``sys.path``, working directory and (here, for the forkserver)
+environment as they were when the child started. A call that the child cannot
+load, or a child that dies while starting, fails that task with a message saying
+so. ``mp_context="fork"`` still works, for a program that knows it has no threads.
+
+Each fresh child says when it is ready; the call's timeout runs from then, so a
+slow start (imports) does not eat into it, though a start that takes longer than
+the timeout times the call out. Children ignore SIGINT: on Ctrl-C the parent
+decides what to stop and kills them.
 """
 
 from __future__ import annotations
@@ -39,6 +60,32 @@ from arbiter_core.futures import settle
 from arbiter_local.pickling import dumps_call
 
 _TERMINATE_GRACE = 1.0  # seconds between SIGTERM and SIGKILL for a process being stopped
+_READY = b"ready"  # a fresh child's first message: it is running and can take a call
+
+
+def default_context() -> BaseContext:
+    """The start method used when the caller names none: forkserver, else spawn.
+
+    See the module docstring for why never ``fork``.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("forkserver")
+    return multiprocessing.get_context("spawn")
+
+
+def _preload_in_forkserver(context: BaseContext) -> None:
+    """Add this module to what the forkserver imports once, before it forks any child.
+
+    Without it each child imports arbiter itself (~100 ms). The list only matters
+    when the server starts; an entry the server cannot import is skipped by it.
+    """
+    import multiprocessing.forkserver  # noqa: PLC0415 - not on every platform
+
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    preload = getattr(server, "_preload_modules", None)
+    if not isinstance(preload, list) or __name__ in preload:
+        return  # an implementation we do not know, or done already
+    context.set_forkserver_preload([*preload, __name__])
 
 
 class _Job:
@@ -61,11 +108,20 @@ class _Job:
         self.kill_reason: str | None = None
 
 
-def _child_main(conn: Connection, inherited: list[Connection]) -> None:
+def _child_main(
+    conn: Connection, inherited: list[Connection], environ: dict[str, str] | None
+) -> None:
     """Worker process loop: run calls until the parent closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for other in inherited:  # fork copies the parent's ends of every pipe; drop them so
         other.close()  # each child sees EOF when the parent goes away
+    if environ is not None:  # a forkserver child has the server's, from its start
+        os.environ.clear()
+        os.environ.update(environ)
+    try:
+        conn.send_bytes(_READY)
+    except OSError:
+        return
     while True:
         try:
             data = conn.recv_bytes()
@@ -81,10 +137,8 @@ def _child_main(conn: Connection, inherited: list[Connection]) -> None:
 def _run_call(data: bytes) -> bytes:
     try:
         fn, args, kwargs = pickle.loads(data)
-    except Exception as exc:  # noqa: BLE001 - reported to the parent
-        return pickle.dumps(
-            (False, SerializationError(f"the worker process could not unpickle the call: {exc!r}"))
-        )
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which names the task
+        return pickle.dumps((None, f"{type(exc).__name__}: {exc}"))
     try:
         outcome: tuple[bool, Any] = (True, fn(*args, **kwargs))
     except BaseException as exc:  # noqa: BLE001 - the task's failure is its result
@@ -131,6 +185,7 @@ class _Slot:
         self._index = index
         self.process: multiprocessing.process.BaseProcess | None = None
         self.conn: Connection | None = None
+        self.ready = False  # the child has said it is running (see _await_ready)
         self.job: _Job | None = None
         self.thread = threading.Thread(
             target=self._supervise, name=f"arbiter-process-slot-{index}", daemon=True
@@ -139,18 +194,20 @@ class _Slot:
     def start_process(self) -> None:
         ctx = self._pool.context
         parent_end, child_end = ctx.Pipe(duplex=True)
+        method = ctx.get_start_method()
         inherited: list[Connection] = []
-        if ctx.get_start_method() == "fork":
+        if method == "fork":
             inherited = [parent_end, *self._pool.parent_ends()]
+        environ = dict(os.environ) if method == "forkserver" else None
         process = ctx.Process(  # type: ignore[attr-defined]  # concrete contexts have it
             target=_child_main,
-            args=(child_end, inherited),
+            args=(child_end, inherited, environ),
             name=f"arbiter-process-{self._index}",
             daemon=True,
         )
         process.start()
         child_end.close()
-        self.process, self.conn = process, parent_end
+        self.process, self.conn, self.ready = process, parent_end, False
 
     def stop_process(self) -> None:
         """Terminate the child (SIGTERM, then SIGKILL) and reap it."""
@@ -210,23 +267,17 @@ class _Slot:
             settle(future.set_exception, TaskCancelledError(job.label, reason))
             return
         assert self.conn is not None
+        starting = not self.ready
         started = time.monotonic()
         try:
-            self.conn.send_bytes(payload)
-            if _poll(self.conn, job.timeout):
-                reply = self.conn.recv_bytes()
-                try:
-                    ok, value = pickle.loads(reply)
-                except Exception as exc:  # noqa: BLE001 - pickles in the child, not here
-                    ok, value = (
-                        False,
-                        SerializationError(
-                            f"the outcome of task {job.label!r} cannot be unpickled back from "
-                            f"the worker process ({type(exc).__name__}: {exc})"
-                        ),
-                    )
-                settle(future.set_result if ok else future.set_exception, value)
-                return
+            if starting and self._await_ready(job.timeout):
+                starting, started = False, time.monotonic()
+            if not starting:
+                self.conn.send_bytes(payload)
+                if _poll(self.conn, job.timeout):
+                    reply = self.conn.recv_bytes()
+                    settle(*self._outcome(job, reply))
+                    return
         except (EOFError, OSError):
             pass  # the child died: killed, crashed or OOM-killed
         if job.kill_reason is not None:
@@ -238,25 +289,83 @@ class _Slot:
             if self.process is not None and code is None:
                 self.process.join(_TERMINATE_GRACE)
                 code = self.process.exitcode
-            error = WorkerLostError(
-                f"the process running task {job.label!r} died (exit code {code}) "
-                "before it reported a result"
-            )
+            if starting:
+                error = WorkerLostError(
+                    f"the worker process for task {job.label!r} died (exit code {code}) while "
+                    "starting, before it could run the task; its error output says why (a "
+                    "common cause: a main script without an `if __name__ == '__main__':` "
+                    f"guard, which every {self._pool.context.get_start_method()} worker "
+                    "imports again)"
+                )
+            else:
+                error = WorkerLostError(
+                    f"the process running task {job.label!r} died (exit code {code}) "
+                    "before it reported a result"
+                )
         self.stop_process()
         settle(future.set_exception, error)
 
+    def _await_ready(self, timeout: float | None) -> bool:
+        """Wait for a fresh child's ready message; False if ``timeout`` passed first.
+
+        Raises EOFError or OSError if the child died on the way.
+        """
+        assert self.conn is not None
+        if not _poll(self.conn, timeout):
+            return False
+        if self.conn.recv_bytes() != _READY:
+            raise OSError("the worker process broke the protocol")
+        self.ready = True
+        return True
+
+    def _outcome(self, job: _Job, reply: bytes) -> tuple[Callable[[Any], None], Any]:
+        """How to settle ``job``'s future with the child's ``reply``."""
+        future = job.future
+        try:
+            ok, value = pickle.loads(reply)
+        except Exception as exc:  # noqa: BLE001 - pickles in the child, not here
+            return future.set_exception, SerializationError(
+                f"the outcome of task {job.label!r} cannot be unpickled back from "
+                f"the worker process ({type(exc).__name__}: {exc})"
+            )
+        if ok is None:  # the child could not unpickle the call: ``value`` says why
+            return future.set_exception, SerializationError(
+                f"task {job.label!r} cannot run in a process: the worker process could not "
+                f"load the call to {_dotted(job.fn)} ({value}). A "
+                f"{self._pool.context.get_start_method()} worker imports the function, and "
+                "the classes of its arguments, by name: define them at the top level of an "
+                "importable module, or of the main script outside its "
+                "`if __name__ == '__main__':` block (not in an interactive session), "
+                "or run the task on threads"
+            )
+        return (future.set_result if ok else future.set_exception), value
+
+
+def _dotted(fn: Any) -> str:
+    module = getattr(fn, "__module__", None)
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    return f"{module}.{name}" if module else name
+
 
 class ProcessPool:
-    """:class:`~arbiter_core.pool.WorkerPool` on child processes (``processes=True``)."""
+    """:class:`~arbiter_core.pool.WorkerPool` on child processes (``processes=True``).
+
+    ``mp_context`` (a start method's name or a multiprocessing context) defaults to
+    :func:`default_context`: forkserver, else spawn.
+    """
 
     def __init__(self, slots: int, *, mp_context: BaseContext | str | None = None) -> None:
         if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
             raise ValueError(f"a pool needs at least one slot, got {slots!r}")
         self.slots = slots
-        if isinstance(mp_context, str) or mp_context is None:
-            self.context: BaseContext = multiprocessing.get_context(mp_context)
+        if mp_context is None:
+            self.context: BaseContext = default_context()
+        elif isinstance(mp_context, str):
+            self.context = multiprocessing.get_context(mp_context)
         else:
             self.context = mp_context
+        if self.context.get_start_method() == "forkserver":
+            _preload_in_forkserver(self.context)
         self.jobs: SimpleQueue[_Job | None] = SimpleQueue()
         self._lock = threading.Lock()
         self._slots: list[_Slot] = []
@@ -286,8 +395,8 @@ class ProcessPool:
         return job.future
 
     def _start(self) -> None:
-        # Fork every child from this thread before any supervisor runs, so the
-        # children copy no lock held by one of our own threads.
+        # Start every child from this thread before any supervisor runs: they start
+        # side by side, and under fork copy no lock held by one of our own threads.
         self._slots = [_Slot(self, i) for i in range(self.slots)]
         for slot in self._slots:
             slot.start_process()

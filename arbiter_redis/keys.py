@@ -28,7 +28,9 @@ key                             type      content; who removes it
                                           ``WAKE_TTL``
 ``{ns}:r:KEY``                  HASH      a record: ``state``, ``data`` and ``write`` (the id
                                           of the call that wrote it, so a retried call knows
-                                          its own write); PEXPIRE on every write (its TTL)
+                                          its own write); PEXPIRE on every write (its TTL).
+                                          Burying its message sets ``state`` dead and puts
+                                          the reason in front of ``data`` (node.burial)
 ``{ns}:workers``                ZSET      worker id -> heartbeat expiry (server ms); expired
                                           entries are dropped on every heartbeat and read; the
                                           key expires with its latest heartbeat

@@ -57,10 +57,9 @@ def write_pid(path: Path) -> int:
     return pid
 
 
-def child_pids(parent: int | None = None) -> set[int]:
-    """Live (non-zombie) child processes of ``parent`` (this process by default), from /proc."""
-    parent = os.getpid() if parent is None else parent
-    children = set()
+def live_processes() -> dict[int, int]:
+    """Every live (non-zombie) process, pid -> parent pid, from /proc."""
+    parents = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -70,6 +69,12 @@ def child_pids(parent: int | None = None) -> set[int]:
             continue
         # "pid (comm) state ppid ...": comm may hold spaces or parentheses.
         fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == parent and fields[0] != "Z":
-            children.add(int(entry.name))
-    return children
+        if fields[0] != "Z":
+            parents[int(entry.name)] = int(fields[1])
+    return parents
+
+
+def child_pids(parent: int | None = None) -> set[int]:
+    """Live (non-zombie) child processes of ``parent`` (this process by default), from /proc."""
+    parent = os.getpid() if parent is None else parent
+    return {pid for pid, ppid in live_processes().items() if ppid == parent}

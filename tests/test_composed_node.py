@@ -93,12 +93,16 @@ def test_node_without_state_store_composes_with_one_that_has_it() -> None:
 class TestComposedNodeContract(EventNodeContract):
     """A composed node is an EventNode like any other: it passes the whole suite.
 
-    With shorter waits than the defaults, which an in-process broker affords.
+    With shorter waits than the defaults, which an in-process broker affords. Burial
+    cannot end a record kept by another broker in the same step (see ``node.burial``):
+    the minion ends the record of a message it rejects itself, but a spent message's
+    record is left as it was. ``test_composed_burial_limit`` below pins that down.
     """
 
     lease = 0.25
     settle = 0.1
     ttl = 0.15
+    buries_records = False
 
     @pytest.fixture
     def node_factory(self) -> Callable[[], EventNode]:
@@ -111,3 +115,13 @@ class TestComposedNodeContract(EventNodeContract):
             )
 
         return connect
+
+
+def test_composed_burial_limit(composed: ComposedNode) -> None:
+    """What ``buries_records = False`` stands for: a burial leaves the other store's record."""
+    assert composed.transition_and_push(
+        "k", Record("queued", b"q"), ttl=10, expect=[None], queue="q", body=b"job"
+    )
+    [delivery] = composed.pull("q", timeout=1, lease=10)
+    assert composed.dead_letter(delivery, "garbled")
+    assert composed.get("k") == Record("queued", b"q")

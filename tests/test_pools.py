@@ -10,7 +10,7 @@ from concurrent.futures import CancelledError, Future
 from pathlib import Path
 
 import pytest
-from support import child_pids, pid_alive, read_pid, wait_until, write_pid
+from support import live_processes, pid_alive, read_pid, wait_until, write_pid
 
 from arbiter.exceptions import (
     SerializationError,
@@ -267,15 +267,42 @@ def test_process_worker_lost(process_pool: ProcessPool) -> None:
     assert process_pool.submit(add, (5,)).result(timeout=30) == 5
 
 
+def descendant_pids() -> set[int]:
+    """Live (non-zombie) descendants of this process, from /proc.
+
+    Worker processes are the forkserver's children, not ours: a pool's processes
+    are the descendants it adds.
+    """
+    children: dict[int, list[int]] = {}
+    for pid, parent in live_processes().items():
+        children.setdefault(parent, []).append(pid)
+    found: set[int] = set()
+    todo = [os.getpid()]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+@pytest.fixture
+def before() -> set[int]:
+    """This process's descendants once the start method's helpers (forkserver...) run."""
+    warm = ProcessPool(1)
+    warm.submit(add, (1,)).result(timeout=30)
+    warm.shutdown()
+    return descendant_pids()
+
+
 @needs_proc
-def test_process_shutdown_cancel_leaves_no_child(tmp_path: Path) -> None:
-    before = child_pids()
+def test_process_shutdown_cancel_leaves_no_child(tmp_path: Path, before: set[int]) -> None:
     pool = ProcessPool(2)
     files = [tmp_path / "a.pid", tmp_path / "b.pid"]
     running = [pool.submit(pid_then_sleep, (str(f), 60)) for f in files]
     queued = [pool.submit(add, (i,)) for i in range(3)]
     pids = [read_pid(f) for f in files]
-    assert child_pids() - before >= set(pids)
+    assert descendant_pids() - before >= set(pids)
     begun = time.monotonic()
     pool.shutdown(cancel=True)
     assert time.monotonic() - begun < 10
@@ -283,15 +310,14 @@ def test_process_shutdown_cancel_leaves_no_child(tmp_path: Path) -> None:
         assert isinstance(future.exception(timeout=5), TaskCancelledError)
     for future in queued:
         assert future.cancelled()
-    assert child_pids() - before == set()
+    assert descendant_pids() - before == set()
     assert not any(pid_alive(pid) for pid in pids)
 
 
 @needs_proc
-def test_process_shutdown_finishes_queued_work() -> None:
-    before = child_pids()
+def test_process_shutdown_finishes_queued_work(before: set[int]) -> None:
     pool = ProcessPool(2)
     futures: list[Future[int]] = [pool.submit(add, (i, 1)) for i in range(10)]
     pool.shutdown(cancel=False)
     assert [f.result(timeout=0) for f in futures] == list(range(1, 11))
-    assert child_pids() - before == set()
+    assert descendant_pids() - before == set()

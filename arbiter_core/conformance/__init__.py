@@ -28,13 +28,14 @@ Timing knobs are class attributes (``lease``, ``settle``, ``ttl``, ``prompt``,
 subclass for a slow or remote broker. A backend that serves only some faces
 (a broker with no state store) combines the parts it has:
 :class:`BroadcastContract`, :class:`QueueContract`, :class:`StateContract`,
-:class:`CombinedContract`, :class:`LifecycleContract`.
+:class:`CombinedContract`, :class:`BurialContract`, :class:`LifecycleContract`.
 
 Importing this package imports pytest; nothing else in ``arbiter_core``
 imports it, so the core runs without pytest installed.
 """
 
 from arbiter_core.conformance.broadcast_contract import BroadcastContract
+from arbiter_core.conformance.burial_contract import BurialContract
 from arbiter_core.conformance.combined_contract import CombinedContract
 from arbiter_core.conformance.contract import EventNodeContract, LifecycleContract
 from arbiter_core.conformance.queue_contract import QueueContract
@@ -43,6 +44,7 @@ from arbiter_core.conformance.support import ContractBase, Inbox, NodeFactory
 
 __all__ = [
     "BroadcastContract",
+    "BurialContract",
     "CombinedContract",
     "ContractBase",
     "EventNodeContract",

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from arbiter_core.conformance.broadcast_contract import BroadcastContract
+from arbiter_core.conformance.burial_contract import BurialContract
 from arbiter_core.conformance.combined_contract import CombinedContract
 from arbiter_core.conformance.queue_contract import QueueContract
 from arbiter_core.conformance.state_contract import StateContract
@@ -87,6 +88,11 @@ class LifecycleContract(ContractBase):
 
 
 class EventNodeContract(
-    BroadcastContract, QueueContract, StateContract, CombinedContract, LifecycleContract
+    BroadcastContract,
+    QueueContract,
+    StateContract,
+    CombinedContract,
+    BurialContract,
+    LifecycleContract,
 ):
     """Every guarantee of :class:`arbiter_core.node.EventNode`; see the package docs."""

@@ -17,6 +17,7 @@ from arbiter_core import composition
 from arbiter_core.endpoint import Endpoint, NodeLike
 from arbiter_core.minion.registry import TaskRegistry
 from arbiter_core.minion.worker import Worker
+from arbiter_core.node import require_name
 from arbiter_core.plugins import PluginRegistry
 from arbiter_core.task import Seconds
 from arbiter_core.wire import Envelope
@@ -45,9 +46,7 @@ class Minion(Endpoint):
         **settings: Any,
     ) -> None:
         super().__init__(event_node, registry=registry, **settings)
-        if not isinstance(queue, str) or not queue:
-            raise ValueError(f"queue must be a non-empty string, got {queue!r}")
-        self.queue = queue
+        self.queue = require_name(queue, "queue")
         self.tasks = TaskRegistry(queue)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._worker: Worker | None = None

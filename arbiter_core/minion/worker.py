@@ -4,7 +4,9 @@ A lane runs a thread task itself and hands a process task to the pool. The order
 a task's life here is what makes "nothing acknowledged is lost":
 
 1. A lane pulls only while it is free: never more leases than slots.
-2. A message that does not decode or verify is dead-lettered, never run.
+2. A message that does not decode or verify, or whose fields or composition
+   headers are malformed, is dead-lettered with the reason, never run; its task's
+   record ends ``dead`` (see ``node.burial``), so nobody waits for it for ever.
 3. ``transition`` to ``running`` (allowed only from queued, running-after-a-crash
    or absent) gates the start: a killed task or a late duplicate of a finished
    one is acked and skipped.
@@ -17,6 +19,13 @@ a task's life here is what makes "nothing acknowledged is lost":
 
 A failed attempt with retries left is pushed again as a delayed message, so a
 waiting retry holds no slot.
+
+Whatever goes wrong while handling one message affects that message only: a
+broker error leaves it to its lease (it comes back); anything else dead-letters it
+with the reason, and the lane takes the next one. A follow-up that fails after a
+successful run keeps the task succeeded and acked, and its error is written into
+the task's record. A lane ends only with the minion, or on a bug in arbiter itself,
+which the log then says.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from arbiter_core import composition, records
 from arbiter_core.deadlines import DeadlineWatch
 from arbiter_core.errors import (
     BrokerError,
+    DeadLetteredError,
     MessageRejected,
     SerializationError,
     TaskCancelledError,
@@ -142,7 +152,11 @@ class Worker:
         try:
             self._serve(first)
         except BaseException as exc:  # a bug, not the broker: stop the minion, loudly
-            log.exception("a worker lane crashed; stopping the minion")
+            log.critical(
+                "a worker lane crashed: this is a bug in arbiter, please report it with "
+                "this traceback; stopping the minion",
+                exc_info=True,
+            )
             self.crashed = exc
             self.stop()
         finally:
@@ -176,12 +190,7 @@ class Worker:
                 continue
             if self.stopping.is_set():
                 break
-            delivery = deliveries.pop(0)
-            try:
-                item = self._start(delivery)
-            except BrokerError as exc:  # its lease runs out and it is delivered again
-                log.warning("could not start message %s (%s)", delivery.message_id, exc)
-                continue
+            item = self._begin(deliveries.pop(0))
             if item is None:
                 continue
             if item.call is None:
@@ -201,14 +210,72 @@ class Worker:
             self.lock.notify_all()
 
     # ------------------------------------------------------------------ starting
-    def _start(self, delivery: Delivery) -> InFlight | None:
-        """Decode, gate and submit one message; None if it was settled without running."""
+    def _begin(self, delivery: Delivery) -> InFlight | None:
+        """Decode and start one message; None if it was settled (or left) without running.
+
+        What goes wrong here stays with this message: a broker error leaves it to its
+        lease, anything else dead-letters it with the reason.
+        """
+        envelope: Envelope | None = None
+        planned = False  # its group or pipe headers are sound: a dead end advances them
         try:
             envelope = self.wire.decode(delivery.body)
+            composition.check_headers(envelope.headers)
+            planned = True
+            return self._start(delivery, envelope)
+        except BrokerError as exc:  # its lease runs out and it is delivered again
+            log.warning("could not start message %s (%s)", delivery.message_id, exc)
         except MessageRejected as exc:
-            log.warning("dead-lettering message %s: %s", delivery.message_id, exc.reason)
-            self.node.dead_letter(delivery, exc.reason)
-            return None
+            self._reject(delivery, envelope, exc.reason, advance=planned)
+        except Exception as exc:  # one bad message never stops a lane
+            log.exception("could not start message %s", delivery.message_id)
+            reason = f"could not be started: {_describe(exc)}"
+            self._reject(delivery, envelope, reason, advance=planned)
+        return None
+
+    def _reject(
+        self,
+        delivery: Delivery,
+        envelope: Envelope | None,
+        reason: str,
+        *,
+        advance: bool = False,
+    ) -> None:
+        """Dead-letter a message with ``reason`` and end its task's record as ``dead``.
+
+        The backend ends the record the message was bound to as it buries it; a task
+        whose envelope decoded is ended here too, for a message that was not bound.
+        With ``advance``, its group or pipe then moves on as after a failure.
+        """
+        log.warning("dead-lettering message %s: %s", delivery.message_id, reason)
+        try:
+            self.node.dead_letter(delivery, reason)
+            if envelope is not None:
+                self._end_dead(envelope, reason, advance)
+        except BrokerError as exc:  # its lease runs out; it comes back and is rejected again
+            log.warning("could not dead-letter message %s (%s)", delivery.message_id, exc)
+        except Exception:  # its lease runs out, and it is spent in the end: never a lane
+            log.exception("could not dead-letter message %s", delivery.message_id)
+
+    def _end_dead(self, envelope: Envelope, reason: str, advance: bool) -> None:
+        key = records.task_key(envelope.id)
+        try:
+            record = self._record(envelope, records.DEAD, error=DeadLetteredError(reason))
+        except SerializationError:  # a field of its own cannot be stored: the burial stands
+            return
+        written, current = self.node.transition(
+            key,
+            record,
+            ttl=self.settings.result_ttl,
+            expect=(records.ABSENT, records.WAITING, *records.CLAIMABLE),
+        )
+        if written and envelope.reply_to:
+            self.node.emit(envelope.reply_to, records.reply_payload(envelope.id, record))
+        if advance and current is not None and current.state == records.DEAD:
+            self._follow_up(envelope, record, None)  # once more after a crash is harmless
+
+    def _start(self, delivery: Delivery, envelope: Envelope) -> InFlight | None:
+        """Gate and submit one decoded message; None if it was settled without running."""
         try:
             definition = self.minion.tasks.get(envelope.task)
         except UnknownTaskError as exc:
@@ -326,8 +393,12 @@ class Worker:
         try:
             if not requeued:
                 return self._settle(item, item.future)
-        except Exception:  # the broker failed us: the lease runs out, another minion retries
+        except BrokerError:  # the lease runs out and another minion retries
             log.exception("could not store the outcome of task %s", item.envelope.id)
+        except Exception as exc:  # it would fail again: this message only
+            log.exception("could not store the outcome of task %s", item.envelope.id)
+            reason = f"its outcome could not be stored: {_describe(exc)}"
+            self._reject(item.delivery, item.envelope, reason, advance=True)
         finally:
             with self.lock:
                 self.inflight.pop(item.envelope.id, None)
@@ -387,18 +458,16 @@ class Worker:
         envelope = replace(item.envelope, attempt=item.envelope.attempt + 1)
         delay = item.definition.delay
         record = self._record(envelope, records.QUEUED, error=error)
-        written, _ = self.node.transition(
+        written = self.node.transition_and_push(  # bound, like the first push
             records.task_key(envelope.id),
             record,
             ttl=self.settings.result_ttl,
             expect=(records.RUNNING,),
+            queue=self.queue,
+            body=self.wire.encode(envelope),
+            not_before=time.time() + delay if delay else None,
         )
         if written:
-            self.node.push(
-                self.queue,
-                self.wire.encode(envelope),
-                not_before=time.time() + delay if delay else None,
-            )
             self.minion.observe("retried", envelope, error=error, delay=delay)
         self.node.ack(item.delivery)
 
@@ -438,7 +507,7 @@ class Worker:
             if written:
                 if envelope.reply_to:
                     self.node.emit(envelope.reply_to, records.reply_payload(envelope.id, record))
-                self.minion.follow_up(envelope, state, result)
+                self._follow_up(envelope, record, result)
             self.node.ack(delivery)
         else:  # the common case: store, announce, ack (and take the next) in one call
             reply_to = envelope.reply_to
@@ -491,8 +560,35 @@ class Worker:
         pipe; the follow-ups are idempotent, so run them again."""
         if not composition.has_follow_ups(envelope):
             return
-        status = self.wire.unpack(current.data)
-        self.minion.follow_up(envelope, current.state, status.get("result"))
+        try:
+            status = self.wire.unpack(current.data)
+        except MessageRejected as exc:  # not ours to trust: nothing to advance with
+            log.error("task %s: its stored record does not verify (%s)", envelope.id, exc)
+            return
+        if "follow_up_error" not in status:  # one that failed for good is not tried again
+            self._follow_up(envelope, current, status.get("result"))
+
+    def _follow_up(self, envelope: Envelope, final: Record, result: Any) -> None:
+        """Advance the task's group or pipe; a failure that is not the broker's is written
+        into the task's record (which stays final) and logged, and the message is acked.
+
+        A broker error propagates: the message is not acked, comes back after its
+        lease, and the start gate runs the follow-ups again.
+        """
+        try:
+            self.minion.follow_up(envelope, final.state, result)
+        except BrokerError:
+            raise
+        except Exception as exc:  # the task's outcome stands
+            log.exception("task %s (%s): its follow-ups failed", envelope.id, envelope.task)
+            status = self.wire.unpack(final.data)
+            status["follow_up_error"] = records.error_info(exc, _traceback(exc))
+            self.node.transition(
+                records.task_key(envelope.id),
+                Record(final.state, self.wire.pack(status, "record")),
+                ttl=self.settings.result_ttl,
+                expect=(final.state,),
+            )
 
     # ------------------------------------------------------------------ control
     def _on_control(self, event: str, payload: bytes) -> None:
@@ -564,6 +660,12 @@ class Worker:
     def leased(self) -> list[Delivery]:
         with self.lock:
             return [item.delivery for item in self.inflight.values()]
+
+
+def _describe(error: BaseException) -> str:
+    """``Type: message`` of an error, short enough for a dead letter's reason."""
+    text = f"{type(error).__name__}: {error}"
+    return text if len(text) <= 500 else text[:497] + "..."
 
 
 def _traceback(error: BaseException) -> str:

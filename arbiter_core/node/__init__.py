@@ -5,11 +5,15 @@ Three faces, each an abstract class whose docstrings state the guarantees:
 competing consumers, leases, dead letters) and :class:`StateStore` (records
 with TTL, atomic transitions, worker registry). :class:`EventNode` unites them
 with a lifecycle; :class:`ComposedNode` takes the state face from another node.
+A message pushed with its record is bound to it: a pull may claim the record
+(:mod:`~arbiter_core.node.claim`), and burying the message ends it
+(:mod:`~arbiter_core.node.burial`).
 The conformance suite in :mod:`arbiter_core.conformance` checks every guarantee.
 """
 
-from arbiter_core.node.arguments import require_bytes, require_positive
+from arbiter_core.node.arguments import require_bytes, require_name, require_positive
 from arbiter_core.node.broadcast import Broadcaster, EventCallback, Quick
+from arbiter_core.node.burial import BURIED_EVENT, DEAD, FINAL_STATES, buried_data, parse_buried
 from arbiter_core.node.claim import Claim, Claimed
 from arbiter_core.node.composed import ComposedNode, NoStateStore
 from arbiter_core.node.event_node import (
@@ -28,8 +32,11 @@ from arbiter_core.node.work_queue import DeadLetter, Delivery, WorkQueue
 __all__ = [
     "ABSENT",
     "BROADCAST",
+    "BURIED_EVENT",
     "CROSS_PROCESS",
+    "DEAD",
     "DEFAULT_NAMESPACE",
+    "FINAL_STATES",
     "PERSISTENT",
     "QUEUE",
     "STATE",
@@ -47,6 +54,9 @@ __all__ = [
     "StateStore",
     "TransitionPush",
     "WorkQueue",
+    "buried_data",
+    "parse_buried",
     "require_bytes",
+    "require_name",
     "require_positive",
 ]

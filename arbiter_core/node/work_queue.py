@@ -63,7 +63,9 @@ class WorkQueue(ABC):
     * **Delivery count and dead letters**: each delivery increments the count; a
       message that would be delivered more than ``max_deliveries`` times is
       moved to the queue's dead letters instead, with a reason. ``dead_letter``
-      moves a message there directly (it failed to decode or verify).
+      moves a message there directly (it failed to decode or verify). Either way,
+      a message bound to a record ends that record as ``dead`` in the same step
+      (see :mod:`arbiter_core.node.burial`).
     * ``pull`` blocks on the broker (no sleep-polling) until a message is ready
       or ``timeout`` passes; ``timeout=0`` returns at once.
     """

@@ -1,13 +1,24 @@
 """Serializers for envelopes and results: JSON always, pickle only by explicit opt-in.
 
-An encoding failure names the value at fault (``args[1]['when']: datetime``), so a
-bad argument is reported at ``apply`` time by the caller, not later in a worker.
+An encoding failure is always a :class:`~arbiter_core.errors.SerializationError` that
+names the value at fault (``args[1]['when']: date``), so a bad argument is reported at
+``apply`` time by the caller, not later in a worker: values of a type the codec cannot
+carry, NaN and infinities (JSON), ints too long to write as text, values nested too
+deeply and circular references alike. The explanation is built only after a failure
+and never raises itself.
+
+Decoding is strict in the same way: the JSON codec refuses ``NaN``, ``Infinity``,
+``-Infinity`` and number literals that overflow a float, so whatever it decodes can be
+encoded again.
 """
 
 from __future__ import annotations
 
+import builtins
 import json
 import pickle
+import reprlib
+import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -26,19 +37,41 @@ class Codec(Protocol):
     def loads(self, data: bytes) -> Any: ...
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed (numbers must be finite)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value - value == 0.0:  # false for inf (inf - inf is nan); JSON syntax has no nan
+        return value
+    raise ValueError(f"number {text[:40]} is out of range for a float (numbers must be finite)")
+
+
+# One encoder and one decoder, shared: json.dumps/loads with options build a new one per call.
+# Both are stateless between calls, so sharing them across threads is safe.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 class JsonCodec:
-    """Compact JSON; tuples arrive as lists, and NaN/Infinity are refused."""
+    """Compact JSON; tuples arrive as lists, and NaN/Infinity are refused both ways."""
 
     content_type = "json"
 
     def dumps(self, value: Any, name: str = "value") -> bytes:
         try:
-            return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
-        except (TypeError, ValueError) as exc:
-            raise SerializationError(_explain(value, name, _json_ok, "JSON", exc)) from exc
+            return _ENCODER.encode(value).encode()
+        except MemoryError:
+            raise
+        except Exception as exc:  # TypeError, ValueError (NaN, huge int), RecursionError, ...
+            raise SerializationError(_explain(value, name, _json_error, "JSON", exc)) from exc
 
     def loads(self, data: bytes) -> Any:
-        return json.loads(data)
+        """Decode like ``json.loads``, but a ``ValueError`` for NaN, Infinity and overflow."""
+        if isinstance(data, str):
+            return _DECODER.decode(data)
+        return _DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
 
 
 class PickleCodec:
@@ -49,8 +82,10 @@ class PickleCodec:
     def dumps(self, value: Any, name: str = "value") -> bytes:
         try:
             return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except MemoryError:
+            raise
         except Exception as exc:  # pickling raises many types
-            raise SerializationError(_explain(value, name, _pickle_ok, "pickle", exc)) from exc
+            raise SerializationError(_explain(value, name, _pickle_error, "pickle", exc)) from exc
 
     def loads(self, data: bytes) -> Any:
         return pickle.loads(data)  # only after the frame HMAC was verified
@@ -69,44 +104,159 @@ def codec_for(serializer: str) -> Codec:
         ) from None
 
 
-def _json_ok(value: Any) -> bool:
+# ------------------------------------------------------------- explaining a failure
+# Everything below runs only after an encoding failed, to say which value is at fault.
+
+Check = Callable[[Any], Exception | None]
+"""Returns why a value does not encode alone, or None if it does."""
+
+MAX_DESCENT = 100
+"""Levels the search for a culprit descends at most; deeper, the path found so far is named."""
+
+
+def _json_error(value: Any) -> Exception | None:
     try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
-        return False
-    return True
+        _ENCODER.encode(value)
+    except Exception as exc:  # noqa: BLE001 - any failure means "does not encode"
+        return exc
+    return None
 
 
-def _pickle_ok(value: Any) -> bool:
+def _pickle_error(value: Any) -> Exception | None:
     try:
         pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # noqa: BLE001 - any failure means "not picklable"
-        return False
-    return True
+    except Exception as exc:  # noqa: BLE001 - any failure means "not picklable"
+        return exc
+    return None
 
 
-def _explain(value: Any, name: str, ok: Callable[[Any], bool], what: str, exc: Exception) -> str:
-    path, culprit = _find_culprit(value, ok, name)
-    kind = type(culprit).__name__
-    return f"{path}: {kind} value {_short(culprit)} cannot be encoded as {what} ({exc})"
+def _explain(value: Any, name: str, check: Check, what: str, exc: Exception) -> str:
+    """The culprit's path, type and value, and why it does not encode. Never raises."""
+    try:
+        path, culprit, error = _find_culprit(value, check, name, exc)
+        return _describe(path, culprit, error, what)
+    except Exception:  # noqa: BLE001 - an explanation must never become the error
+        return f"{name}: {type(value).__name__} value cannot be encoded as {what}"
 
 
-def _find_culprit(value: Any, ok: Callable[[Any], bool], path: str) -> tuple[str, Any]:
-    """Descend into containers to the innermost value that does not encode."""
-    children: list[tuple[str, Any]] = []
+def _find_culprit(value: Any, check: Check, path: str, error: Exception) -> tuple[str, Any, Any]:
+    """Descend into containers to the innermost value that does not encode, and its error.
+
+    Iterative and bounded (``MAX_DESCENT``), so no input makes the search itself
+    recurse too deeply. A value nested too deeply to encode is named where the
+    nesting becomes a single chain (``[[[...]]]``, the argument itself, say):
+    naming its thousandth level would help nobody. A container met again on the
+    way down (a circular reference) is not entered twice.
+    """
+    above: set[int] = set()  # the containers on the path, to recognise a cycle
+    for _ in range(MAX_DESCENT):
+        if isinstance(error, RecursionError) and _size(value) < 2:
+            break
+        above.add(id(value))
+        found = _failing_child(value, check, above)
+        if found is None:
+            break  # no part of it fails alone: the value itself is the culprit
+        step, value, error, is_key = found
+        path += step
+        if is_key:
+            break
+    return path, value, error
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, (dict, list, tuple)) else 0
+
+
+def _failing_child(
+    value: Any, check: Check, above: set[int]
+) -> tuple[str, Any, Exception, bool] | None:
+    """The first part of a dict, list or tuple that fails alone: ``(path step, part,
+    its error, whether it is a dict key)``; a non-str key is checked before its value."""
     if isinstance(value, dict):
-        for key, item in value.items():
+        for key, item in list(value.items()):
             if not isinstance(key, str):
-                return f"{path}[{key!r}] (key)", key
-            children.append((f"{path}[{key!r}]", item))
+                key_error = check({key: None})
+                if key_error is not None:
+                    return f"[{short_repr(key)}] (key)", key, key_error, True
+            if id(item) not in above:
+                item_error = check(item)
+                if item_error is not None:
+                    return f"[{short_repr(key)}]", item, item_error, False
     elif isinstance(value, (list, tuple)):
-        children = [(f"{path}[{i}]", item) for i, item in enumerate(value)]
-    for child_path, item in children:
-        if not ok(item):
-            return _find_culprit(item, ok, child_path)
-    return path, value
+        for i, item in enumerate(value):
+            if id(item) not in above:
+                item_error = check(item)
+                if item_error is not None:
+                    return f"[{i}]", item, item_error, False
+    return None
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
+def _describe(path: str, culprit: Any, error: Any, what: str) -> str:
+    kind = type(culprit).__name__
+    if isinstance(error, RecursionError):
+        return (
+            f"{path}: {kind} value is nested too deeply to be encoded as {what} (beyond "
+            f"Python's recursion limit of {sys.getrecursionlimit()}); flatten it"
+        )
+    if isinstance(culprit, int) and not isinstance(culprit, bool):
+        digits = _digit_count(culprit)
+        limit = _int_digit_limit()
+        if limit and digits > limit:
+            return (
+                f"{path}: int value with {digits} digits cannot be encoded as {what} (Python "
+                f"converts ints of at most {limit} digits to text); pass it as a str"
+            )
+    return (
+        f"{path}: {kind} value {short_repr(culprit)} cannot be encoded as {what} ({_text(error)})"
+    )
+
+
+def _digit_count(number: int) -> int:
+    """Decimal digits of ``number``, without converting it to text (which may be refused)."""
+    number = abs(number)
+    if number < 10:
+        return 1
+    estimate = int(number.bit_length() * 0.30102999566398120)  # log10(2)
+    return estimate + 1 if number >= 10**estimate else estimate
+
+
+def _int_digit_limit() -> int:
+    """sys.get_int_max_str_digits() (0: no limit); Python before 3.10.7 had no limit."""
+    get_limit = getattr(sys, "get_int_max_str_digits", None)
+    return int(get_limit()) if get_limit is not None else 0
+
+
+class _ShortRepr(reprlib.Repr):
+    """reprlib's bounded repr, safe for ints too long to write as text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxstring = 50
+        self.maxother = 60
+
+    def repr_int(self, x: int, level: int) -> str:
+        try:
+            text = builtins.repr(x)
+        except ValueError:
+            return f"<int with {_digit_count(x)} digits>"
+        return text if len(text) <= self.maxother else text[:20] + "..." + text[-20:]
+
+
+_REPR = _ShortRepr()
+
+
+def short_repr(value: Any) -> str:
+    """A repr of at most 60 characters; never raises, whatever ``__repr__`` does."""
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not break the message
+        text = f"<{type(value).__name__} object>"
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _text(error: Any) -> str:
+    """``str(error)``, or its type name if even that fails."""
+    try:
+        return str(error)
+    except Exception:  # noqa: BLE001
+        return type(error).__name__

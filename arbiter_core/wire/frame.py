@@ -18,7 +18,8 @@ from collections.abc import Collection
 from typing import Any
 
 from arbiter_core.errors import ConfigurationError, MessageRejected, SerializationError
-from arbiter_core.wire.codecs import CODECS, codec_for
+from arbiter_core.node.arguments import require_name
+from arbiter_core.wire.codecs import CODECS, codec_for, short_repr
 from arbiter_core.wire.envelope import Envelope
 
 MAGIC = b"ARB"
@@ -54,22 +55,45 @@ class WireFormat:
         return bool(self._key)
 
     def encode(self, envelope: Envelope) -> bytes:
-        """Frame an envelope; raises SerializationError naming an argument that won't encode."""
+        """Frame an envelope, refusing up front what a worker could not take.
+
+        An argument or header that will not encode is a SerializationError naming it
+        (``task 't': args[1]['when']: date value ...``); a task name, queue, id or
+        reply address that is not a non-empty str encoding as UTF-8 is a ValueError
+        (TypeError if not a str); a keyword argument named by a non-str is a
+        SerializationError too.
+        """
+        require_name(envelope.task, "task name")
+        require_name(envelope.queue, "queue name")
+        require_name(envelope.id, "task id")
+        if envelope.reply_to:
+            require_name(envelope.reply_to, "reply_to")
+        for key in envelope.kwargs:
+            if not isinstance(key, str):
+                raise SerializationError(
+                    f"task {envelope.task!r}: kwargs[{short_repr(key)}] (key): keyword "
+                    f"argument names must be str, not {type(key).__name__}"
+                )
         try:
             payload = self.codec.dumps(envelope.to_dict())
         except SerializationError as exc:
-            # Re-encode the parts alone so the message names args[i] / kwargs['k'].
-            for name, part in (
-                ("args", list(envelope.args)),
-                ("kwargs", dict(envelope.kwargs)),
-                ("headers", dict(envelope.headers)),
-            ):
-                try:
-                    self.codec.dumps(part, name)
-                except SerializationError as culprit:
-                    raise SerializationError(f"task {envelope.task!r}: {culprit}") from exc
-            raise
+            raise SerializationError(
+                f"task {envelope.task!r}: {self._culprit(envelope, exc)}"
+            ) from exc
         return self.frame(payload)
+
+    def _culprit(self, envelope: Envelope, error: SerializationError) -> str:
+        """Why an envelope does not encode, naming the argument (``args[i]``,
+        ``kwargs['k']``) or ``headers``: each is encoded alone to find it."""
+        parts = [(f"args[{i}]", arg) for i, arg in enumerate(envelope.args)]
+        parts += [(f"kwargs[{short_repr(key)}]", arg) for key, arg in envelope.kwargs.items()]
+        parts.append(("headers", dict(envelope.headers)))
+        for name, part in parts:
+            try:
+                self.codec.dumps(part, name)
+            except SerializationError as culprit:
+                return str(culprit)
+        return f"the envelope cannot be encoded ({error})"  # e.g. nested too deeply only as a whole
 
     def pack(self, value: Any, name: str = "value") -> bytes:
         """Frame any value (a task record, a result) with this format's codec and signature."""

@@ -15,6 +15,9 @@ Layout, per ``(namespace, queue)`` (a :class:`_Queue`):
   renewed leases), recognised by their receipt and expiry no longer matching.
 * ``dead``: the dead letters, oldest first (bounded, see ``DEAD_LETTER_LIMIT``).
 
+A message pushed by :meth:`MemoryBroker.transition_and_push` carries the key of its
+record; burying it ends that record as :mod:`arbiter_core.node.burial` says.
+
 Nothing runs in the background: every operation first *settles* the queue it
 touches (expired leases back to ``ready`` or to the dead letters, due delayed
 messages to ``ready``, in the order they fell due), and a blocking ``pull``
@@ -38,10 +41,14 @@ from dataclasses import dataclass, field
 from queue import SimpleQueue
 
 from arbiter_core.node import (
+    BURIED_EVENT,
+    DEAD,
+    FINAL_STATES,
     DeadLetter,
     Delivery,
     EventCallback,
     Record,
+    buried_data,
     require_bytes,
     require_positive,
 )
@@ -111,10 +118,13 @@ class _Message:
     lease_expires: float = 0.0
     max_deliveries: int = 0
     """The limit of the consumer that last leased it, applied when the lease ends."""
+    record: str | None = None
+    """The key of the record it was pushed with (bound), ended when it is buried."""
 
 
 @dataclass(eq=False, slots=True)
 class _Queue:
+    namespace: str
     name: str
     cond: threading.Condition
     """Notified when messages become ready, and on close so cancelled pulls return."""
@@ -161,16 +171,41 @@ class MemoryBroker:
         """Store ``body`` on ``queue``, ready now or held until ``not_before`` (a time.time())."""
         message = _Message(uuid.uuid4().hex, require_bytes(body, "body"), time.time())
         with self._lock:
-            q = self._queue(namespace, queue)
-            now = time.monotonic()
-            self._settle(q, now)
-            due = None if not_before is None else not_before - self._wall_minus_monotonic
-            if due is not None and due > now:
-                heapq.heappush(q.delayed, (due, next(self._seq), message))
-            else:
-                q.ready.append(message)
-                q.cond.notify()
+            self._push(namespace, queue, message, not_before)
         return message.message_id
+
+    def transition_and_push(
+        self,
+        namespace: str,
+        key: str,
+        record: Record,
+        *,
+        ttl: float,
+        expect: Collection[str | None] | None,
+        queue: str,
+        body: bytes,
+        not_before: float | None,
+    ) -> bool:
+        """Write the record and, only if written, push ``body`` bound to it, in one step."""
+        message = _Message(uuid.uuid4().hex, require_bytes(body, "body"), time.time(), record=key)
+        with self._lock:
+            written, _ = self._transition(namespace, key, record, ttl=ttl, expect=expect)
+            if written:
+                self._push(namespace, queue, message, not_before)
+            return written
+
+    def _push(
+        self, namespace: str, queue: str, message: _Message, not_before: float | None
+    ) -> None:
+        q = self._queue(namespace, queue)
+        now = time.monotonic()
+        self._settle(q, now)
+        due = None if not_before is None else not_before - self._wall_minus_monotonic
+        if due is not None and due > now:
+            heapq.heappush(q.delayed, (due, next(self._seq), message))
+        else:
+            q.ready.append(message)
+            q.cond.notify()
 
     def pull(
         self,
@@ -324,7 +359,8 @@ class MemoryBroker:
     def _queue(self, namespace: str, queue: str) -> _Queue:
         q = self._queues.get((namespace, queue))
         if q is None:
-            q = _Queue(queue, threading.Condition(self._lock), threading.Condition(self._lock))
+            lock = self._lock
+            q = _Queue(namespace, queue, threading.Condition(lock), threading.Condition(lock))
             self._queues[namespace, queue] = q
         return q
 
@@ -433,11 +469,13 @@ class MemoryBroker:
         q.ready.append(message)
         return 1
 
-    @staticmethod
-    def _bury(q: _Queue, message: _Message, reason: str) -> None:
-        """Dead-letter an unleased message (the caller has taken it out of circulation)."""
+    def _bury(self, q: _Queue, message: _Message, reason: str) -> None:
+        """Dead-letter an unleased message (the caller has taken it out of circulation),
+        ending the record it is bound to (see ``arbiter_core.node.burial``)."""
         if not q.size():
             q.drained.notify_all()
+        if message.record is not None:
+            self._end_record(q.namespace, message.record, reason)
         q.dead.append(
             DeadLetter(
                 queue=q.name,
@@ -448,6 +486,14 @@ class MemoryBroker:
                 dead_at=time.time(),
             )
         )
+
+    def _end_record(self, namespace: str, key: str, reason: str) -> None:
+        stored = self._records.get((namespace, key))
+        if stored is None or stored[1] <= time.monotonic() or stored[0].state in FINAL_STATES:
+            return
+        record, expires = stored
+        self._records[namespace, key] = (Record(DEAD, buried_data(reason, record.data)), expires)
+        self._emit(namespace, BURIED_EVENT, key.encode())
 
     # ------------------------------------------------------------------ records
 
@@ -475,22 +521,33 @@ class MemoryBroker:
         expect: Collection[str | None] | None,
     ) -> tuple[bool, Record | None]:
         """Compare the current state with ``expect`` and write, as one step under the lock."""
+        with self._lock:
+            return self._transition(namespace, key, record, ttl=ttl, expect=expect)
+
+    def _transition(
+        self,
+        namespace: str,
+        key: str,
+        record: Record,
+        *,
+        ttl: float,
+        expect: Collection[str | None] | None,
+    ) -> tuple[bool, Record | None]:
         require_positive(ttl, "ttl")
         if not isinstance(record.state, str):
             raise TypeError(f"record.state must be a str, got {type(record.state).__name__}")
         new = Record(record.state, require_bytes(record.data, "record.data"))
-        with self._lock:
-            now = time.monotonic()
-            self._purge_records(now)
-            current = self._live_record(namespace, key, now)
-            if expect is not None:
-                state = None if current is None else current.state
-                if state not in expect:
-                    return False, current
-            expires = now + ttl
-            self._records[namespace, key] = (new, expires)
-            heapq.heappush(self._record_expiry, (expires, namespace, key))
-            return True, new
+        now = time.monotonic()
+        self._purge_records(now)
+        current = self._live_record(namespace, key, now)
+        if expect is not None:
+            state = None if current is None else current.state
+            if state not in expect:
+                return False, current
+        expires = now + ttl
+        self._records[namespace, key] = (new, expires)
+        heapq.heappush(self._record_expiry, (expires, namespace, key))
+        return True, new
 
     def delete(self, namespace: str, key: str) -> None:
         with self._lock:
@@ -565,16 +622,20 @@ class MemoryBroker:
         """
         payload = require_bytes(payload, "payload")
         with self._lock:
-            topic = self._topics.get((namespace, event))
-            if not topic:
-                return
-            per_sink: dict[Sink, list[Subscription]] = {}
-            for subscription in list(topic):
-                if subscription.sink.open:
-                    per_sink.setdefault(subscription.sink, []).append(subscription)
-                else:
-                    del topic[subscription]
-            if not topic:
-                del self._topics[namespace, event]
-            for sink, subscriptions in per_sink.items():
-                sink.put((event, payload, tuple(subscriptions)))
+            self._emit(namespace, event, payload)
+
+    def _emit(self, namespace: str, event: str, payload: bytes) -> None:
+        """:meth:`emit`, with the lock held."""
+        topic = self._topics.get((namespace, event))
+        if not topic:
+            return
+        per_sink: dict[Sink, list[Subscription]] = {}
+        for subscription in list(topic):
+            if subscription.sink.open:
+                per_sink.setdefault(subscription.sink, []).append(subscription)
+            else:
+                del topic[subscription]
+        if not topic:
+            del self._topics[namespace, event]
+        for sink, subscriptions in per_sink.items():
+            sink.put((event, payload, tuple(subscriptions)))

@@ -258,6 +258,23 @@ class MemoryEventNode(EventNode):
     ) -> tuple[bool, Record | None]:
         return self._broker().transition(self.namespace, key, record, ttl=ttl, expect=expect)
 
+    def transition_and_push(
+        self,
+        key: str,
+        record: Record,
+        *,
+        ttl: float,
+        expect: Collection[str | None] | None,
+        queue: str,
+        body: bytes,
+        not_before: float | None = None,
+    ) -> bool:
+        """One step under the broker's lock; the message is bound to the record."""
+        return self._broker().transition_and_push(
+            self.namespace, key, record, ttl=ttl, expect=expect, queue=queue, body=body,
+            not_before=not_before,
+        )  # fmt: skip
+
     def delete(self, key: str) -> None:
         self._broker().delete(self.namespace, key)
 

@@ -2,7 +2,8 @@
 
 Each ``NAME.lua`` beside this file starts with a header listing its KEYS and ARGV.
 :func:`source` builds the text Redis runs: the constants of :mod:`arbiter_redis.keys`
-as Lua locals, the shared helpers of ``lib.lua``, then the script. :class:`Scripts`
+(and the states and event of :mod:`arbiter_core.node.burial`) as Lua locals, the shared
+helpers of ``lib.lua``, then the script. :class:`Scripts`
 registers them on a client as :class:`LuaScript` objects, which call EVALSHA and
 load the script again on NOSCRIPT (after a server restart or SCRIPT FLUSH).
 """
@@ -15,6 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from arbiter_core.node import BURIED_EVENT, DEAD, FINAL_STATES
 from arbiter_redis import keys
 
 if TYPE_CHECKING:
@@ -53,13 +55,31 @@ def _read(name: str) -> str:
     return resources.files(__name__).joinpath(f"{name}.lua").read_text(encoding="utf-8")
 
 
+_STRINGS = {
+    # what burial writes and announces: see arbiter_core.node.burial
+    "DEAD_STATE": DEAD,
+    "BURIED_EVENT": BURIED_EVENT,
+}
+
+
+def _lua_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _constants() -> str:
+    lines = [f"local {key} = {value}\n" for key, value in _CONSTANTS.items()]
+    lines += [f"local {key} = {_lua_string(value)}\n" for key, value in _STRINGS.items()]
+    finals = ", ".join(f"[{_lua_string(state)}] = true" for state in sorted(FINAL_STATES))
+    lines.append(f"local FINAL_STATES = {{ {finals} }}\n")
+    return "".join(lines)
+
+
 @cache
 def source(name: str) -> str:
     """The full text of script ``name`` as Redis runs it."""
     if name not in NAMES:
         raise ValueError(f"no Lua script named {name!r}; there are: {', '.join(NAMES)}")
-    constants = "".join(f"local {key} = {value}\n" for key, value in _CONSTANTS.items())
-    return f"{constants}{_read('lib')}\n{_read(name)}"
+    return f"{_constants()}{_read('lib')}\n{_read(name)}"
 
 
 class LuaScript:

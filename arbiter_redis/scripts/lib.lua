@@ -2,9 +2,9 @@
 -- loader (arbiter_redis/scripts/__init__.py) prepends the constants from keys.py and this
 -- file to each script. Every function gets the keys it touches from its caller, which
 -- took them from KEYS, so no script touches a key it was not given (Redis Cluster) --
--- with one exception: a claiming pull touches the record a message was pushed with,
--- whose key it reads from the message's meta. It shares the namespace's hash tag, so it
--- lives in the same slot.
+-- with one exception: a claiming pull, and the burial of a message, touch the record the
+-- message was pushed with, whose key they read from the message's meta. It shares the
+-- namespace's hash tag, so it lives in the same slot.
 --
 -- A queue is a table of its seven keys (see keys.py): ready, delayed, leases, body,
 -- meta, dead, wake. A message's meta field is "count|enqueued_ms|receipt|record", the
@@ -63,14 +63,46 @@ local function wake(q, n)
   redis.call('PEXPIRE', q.wake, WAKE_TTL_MS)
 end
 
--- Move an unleased message (already out of ready, delayed and leases) to the dead letters.
-local function bury(q, id, count, reason, now)
+-- End the record a buried message was bound to (see arbiter_core/node/burial.py): unless
+-- it is gone or final, it takes DEAD_STATE with the reason in front of its data (expiry
+-- kept, write id cleared, as a claim does), and BURIED_EVENT announces its key. The record
+-- shares the queue's hash tag; the event's channel is built from that tag.
+local function end_record(record, reason)
+  if not record or record == '' then
+    return
+  end
+  local current = redis.call('HMGET', record, 'state', 'data')
+  if not current[1] or FINAL_STATES[current[1]] then
+    return
+  end
+  local data = 'dead:' .. fmt(#reason) .. ':' .. reason .. (current[2] or '')
+  redis.call('HSET', record, 'state', DEAD_STATE, 'data', data, 'write', '')
+  local tag, key = string.match(record, '^({[^}]*}):r:(.*)$')
+  if tag then
+    redis.call('PUBLISH', tag .. ':e:' .. BURIED_EVENT, key)
+  end
+end
+
+-- Move an unleased message (already out of ready, delayed and leases) to the dead letters,
+-- ending the record it was pushed with (`record`, '' for none).
+local function bury(q, id, count, reason, now, record)
+  end_record(record, reason)
   local body = redis.call('HGET', q.body, id) or ''
   redis.call('XADD', q.dead, 'MAXLEN', '~', DEAD_LETTER_LIMIT, '*',
     'id', id, 'body', body, 'reason', reason, 'count', fmt(count), 'dead_at', fmt(now))
   redis.call('PEXPIRE', q.dead, DEAD_LETTER_TTL_MS)
   redis.call('HDEL', q.body, id)
   redis.call('HDEL', q.meta, id)
+end
+
+-- A message whose meta is missing or does not parse cannot be leased or counted: its body,
+-- if any, goes to the dead letters, so nothing of it is left behind for ever.
+local function discard_unreadable(q, id, now)
+  if redis.call('HEXISTS', q.body, id) == 1 then
+    bury(q, id, 0, 'its delivery metadata is missing or malformed', now, '')
+  else
+    redis.call('HDEL', q.meta, id)
+  end
 end
 
 -- Store a new message: ready now, or delayed until `due` (server ms); `record` is the key
@@ -110,11 +142,13 @@ local function settle(q, now, max_deliveries)
       local count, enqueued, _, record = read_meta(q, id)
       if count then
         if count >= max_deliveries then
-          bury(q, id, count, spent(count), now)
+          bury(q, id, count, spent(count), now, record)
         else
           write_meta(q, id, count, enqueued, '', record)
           back[#back + 1] = id
         end
+      else
+        discard_unreadable(q, id, now)
       end
     end
     for i = #back, 1, -1 do  -- pushed last, RPOPped first: the earliest expired leads
@@ -247,7 +281,7 @@ local function take(q, now, n, lease_ms, max_deliveries, prefix, claim, out)
     local count, enqueued, _, record = read_meta(q, id)
     if count then
       if count >= max_deliveries then
-        bury(q, id, count, spent(count), now)  -- released under a laxer limit elsewhere
+        bury(q, id, count, spent(count), now, record)  -- released under a laxer limit elsewhere
       else
         taken = taken + 1
         local receipt = prefix .. fmt(taken)
@@ -259,6 +293,8 @@ local function take(q, now, n, lease_ms, max_deliveries, prefix, claim, out)
           out[#out + 1] = value
         end
       end
+    else
+      discard_unreadable(q, id, now)
     end
   end
   if redis.call('LLEN', q.ready) == 0 then

@@ -14,7 +14,7 @@ if not count then
 end
 redis.call('ZREM', q.leases, id)
 if count >= tonumber(ARGV[4]) then
-  bury(q, id, count, spent(count), now)
+  bury(q, id, count, spent(count), now, record)
   return 1
 end
 write_meta(q, id, count, enqueued, '', record)

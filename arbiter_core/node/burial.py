@@ -1,0 +1,51 @@
+"""Burying a bound message ends its task: no dead letter leaves a record running.
+
+A message pushed by ``transition_and_push`` (or its batch form) is bound to the
+record written with it (see :mod:`arbiter_core.node.claim`). Whenever such a
+message goes to the dead letters — because ``dead_letter`` was called (it did not
+decode or verify, or could not be handled) or because it was delivered
+``max_deliveries`` times without an ack — a backend that serves both the queue and
+the state face must, in the same atomic step:
+
+* leave the record alone if it is absent or its state is in :data:`FINAL_STATES`
+  (a task that already ended keeps its outcome);
+* otherwise write state :data:`DEAD` with data :func:`buried_data` ``(reason,
+  data)``: the reason in front of the record's data, which is kept unchanged (its
+  expiry too), and clear any write id the backend keeps, as a claim does;
+* emit :data:`BURIED_EVENT` with the record's key as payload, so whoever waits for
+  the task wakes and reads the record.
+
+The format of the data is written down here because backends build it without
+Python (a Lua script on Redis): ``b"dead:" + str(len(reason_bytes)) + b":" +
+reason_bytes + data``, the reason in UTF-8.
+"""
+
+from __future__ import annotations
+
+DEAD = "dead"
+"""The state of a task whose message was dead-lettered: it will not run (again)."""
+
+FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", DEAD})
+"""States no later write may leave, burial included (see ``arbiter_core.records.FINAL``)."""
+
+BURIED_EVENT = "buried"
+"""Broadcast event of a namespace: the key of a record that burial just ended."""
+
+_PREFIX = b"dead:"
+
+
+def buried_data(reason: str, data: bytes) -> bytes:
+    """A buried record's data: ``reason`` in front of the record's ``data``."""
+    text = reason.encode("utf-8", "replace")
+    return b"%s%d:%s%s" % (_PREFIX, len(text), text, data)
+
+
+def parse_buried(data: bytes) -> tuple[str, bytes] | None:
+    """The reason and the original data of :func:`buried_data`; None if not of that form."""
+    if not data.startswith(_PREFIX):
+        return None
+    length, colon, rest = data[len(_PREFIX) :].partition(b":")
+    if not colon or not length.isdigit() or int(length) > len(rest):
+        return None
+    size = int(length)
+    return rest[:size].decode("utf-8", "replace"), rest[size:]
