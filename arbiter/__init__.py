@@ -4,10 +4,13 @@ This package is the public face: ``from arbiter import create_task, run_tasks`` 
 the local DAG runner, ``from arbiter import Minion, Arbiter`` for the distributed queue.
 Backend classes such as ``RedisEventNode`` are not imported here: plugins declare
 them (the ``arbiter_public_names`` hook) and :func:`__getattr__` imports one the
-first time it is looked up, so ``import arbiter`` loads no backend.
+first time it is looked up, so ``import arbiter`` loads no backend. The embedded
+backend's names (:data:`EMBEDDED`) are imported on first use the same way, so an
+application that only submits to a broker never loads the local pools or tqdm.
 """
 
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from arbiter import exceptions
 from arbiter_core.client import Arbiter
@@ -17,9 +20,18 @@ from arbiter_core.connect import connect
 from arbiter_core.minion import Minion, task_cancelled
 from arbiter_core.plugins import default_registry
 from arbiter_core.result import Result
+from arbiter_core.retry import RetryPolicy
 from arbiter_core.task import Task, create_task, result_of
-from arbiter_local.dag_runner import run_tasks
-from arbiter_local.memory import MemoryEventNode
+
+if TYPE_CHECKING:
+    from arbiter_local.dag_runner import run_tasks
+    from arbiter_local.memory import MemoryEventNode
+
+EMBEDDED = {
+    "MemoryEventNode": "arbiter_local.memory",
+    "run_tasks": "arbiter_local.dag_runner",
+}
+"""Names of the embedded backend (``arbiter_local``) and their modules, imported on first use."""
 
 __all__ = [
     "Arbiter",
@@ -27,6 +39,7 @@ __all__ = [
     "MemoryEventNode",
     "Minion",
     "Result",
+    "RetryPolicy",
     "Task",
     "TaskCall",
     "connect",
@@ -40,17 +53,20 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """Resolve a name that an installed plugin declared (e.g. ``RedisEventNode``), once.
+    """Resolve an embedded name (:data:`EMBEDDED`) or one an installed plugin declared, once.
 
-    Only declared names are resolved; anything else is an AttributeError that lists
-    them, as for any module.
+    Only those names are resolved; anything else is an AttributeError that lists
+    the declared ones, as for any module.
     """
     if name.startswith("__"):  # import machinery probes (__path__, __wrapped__...)
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = default_registry().resolve_public_name(name)
+    if name in EMBEDDED:
+        value = getattr(import_module(EMBEDDED[name]), name)
+    else:
+        value = default_registry().resolve_public_name(name)
     globals()[name] = value  # later lookups are plain attribute reads
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *default_registry().public_names()})
+    return sorted({*globals(), *EMBEDDED, *default_registry().public_names()})

@@ -20,6 +20,7 @@ from arbiter_core.errors import (
 )
 from arbiter_core.pool import WorkerPool
 from arbiter_core.result import Result
+from arbiter_core.retry import RetryPolicy
 from arbiter_core.scheduler import Scheduler
 from arbiter_core.task import ResultOf, Task, create_task, result_of
 
@@ -31,6 +32,7 @@ __all__ = [
     "RemoteTaskError",
     "Result",
     "ResultOf",
+    "RetryPolicy",
     "RunInterrupted",
     "Scheduler",
     "SerializationError",

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from arbiter_core.errors import ConfigurationError
+from arbiter_core.masking import mask_url
 from arbiter_core.settings import Settings
 
 if sys.version_info >= (3, 11):
@@ -296,7 +296,11 @@ def _described(name: str, raw: object, source: str) -> str:
 
 
 def masked(name: str, value: object) -> str:
-    """``value`` as safe to print: secrets hidden, URL passwords replaced by ``***``."""
+    """``value`` as safe to print: secrets hidden, URL passwords replaced by ``***``.
+
+    URLs go through :func:`arbiter_core.masking.mask_url`, the one masking every
+    backend uses, so a ``?password=`` query parameter is hidden too.
+    """
     if value is None:
         return "(not set)"
     if name in SECRET_SETTINGS:
@@ -304,17 +308,3 @@ def masked(name: str, value: object) -> str:
     if isinstance(value, str) and name.endswith("_url"):
         return mask_url(value)
     return str(value)
-
-
-def mask_url(url: str) -> str:
-    """``url`` with its password, if any, replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return url
-    if not password:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))

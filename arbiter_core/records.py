@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from arbiter_core.node import burial
+from arbiter_core.node import burial, state_store
 from arbiter_core.node.state_store import Record
 
 if TYPE_CHECKING:
@@ -44,8 +44,9 @@ FINAL = burial.FINAL_STATES
 """States no later write may leave: a late duplicate never overwrites an outcome.
 ``dead`` is one: the backend writes it when it buries the task's message."""
 
-ABSENT = None
-"""In an ``expect`` list: no record yet."""
+ABSENT = state_store.ABSENT
+"""In an ``expect`` list: no record yet. The state store's own marker, named here too so a
+transition reads ``expect=(records.ABSENT, records.WAITING)``."""
 
 STARTABLE = (ABSENT, QUEUED, RUNNING)
 """States a worker may (re)start a task from: RUNNING once a crashed holder's lease ran out."""

@@ -72,9 +72,15 @@ def _queued(
 
 
 def _announce(endpoint: Endpoint, envelope: Envelope, not_before: float | None) -> None:
-    endpoint.registry.hook.arbiter_task_submitted(
-        task_id=envelope.id, name=envelope.task, queue=envelope.queue, eta=not_before
-    )
+    registry = endpoint.registry
+    if registry.observed("arbiter_task_submitted"):
+        registry.notify(
+            "arbiter_task_submitted",
+            task_id=envelope.id,
+            name=envelope.task,
+            queue=envelope.queue,
+            eta=not_before,
+        )
 
 
 def settle_unrun(endpoint: Endpoint, envelope: Envelope, state: str, error: BaseException) -> bool:

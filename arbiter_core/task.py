@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import difflib
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
 from arbiter_core.errors import TaskDefinitionError
+from arbiter_core.retry import NO_RETRY, RetryPolicy, retry_policy
+from arbiter_core.seconds import Seconds, to_seconds
 
-Seconds = float | int | timedelta
+__all__ = [
+    "ResultOf",
+    "Seconds",
+    "Task",
+    "create_task",
+    "result_of",
+    "to_seconds",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,23 +48,6 @@ def result_of(task: str) -> ResultOf:
     return ResultOf(task)
 
 
-def to_seconds(value: Seconds | None, what: str) -> float | None:
-    """Normalise a ``timedelta`` or a number of seconds; refuse negatives and NaN."""
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise TaskDefinitionError(
-            f"{what} must be a number of seconds or a datetime.timedelta, got {value!r}"
-        )
-    if math.isnan(seconds) or seconds < 0:
-        raise TaskDefinitionError(f"{what} must not be negative, got {value!r}")
-    return seconds
-
-
 @dataclass(frozen=True, slots=True)
 class Task:
     """One named unit of work. Immutable: build variants with :func:`dataclasses.replace`.
@@ -65,6 +55,14 @@ class Task:
     ``dependencies`` holds the names of the tasks that must succeed first,
     including the ones implied by :func:`result_of` placeholders. ``delay`` and
     ``timeout`` are in seconds (``None``: retry at once / no limit).
+
+    ``retry`` is the whole :class:`~arbiter_core.retry.RetryPolicy`; ``retries``
+    and ``delay`` always agree with it. In a variant such as
+    ``replace(task, retries=5)`` the two fields win over a constant policy, which
+    is rebuilt from them; a policy with backoff, a cap or jitter that disagrees
+    with them is a :class:`~arbiter_core.errors.TaskDefinitionError` rather than
+    a silent choice, so change it with them:
+    ``replace(task, retry=p, retries=p.retries, delay=p.delay)``.
     """
 
     name: str
@@ -75,6 +73,21 @@ class Task:
     retries: int = 0
     delay: float | None = None
     timeout: float | None = None
+    retry: RetryPolicy = NO_RETRY
+
+    def __post_init__(self) -> None:
+        policy = self.retry
+        if (policy.retries, policy.delay) == (self.retries, self.delay or 0.0):
+            return
+        if not policy.is_constant:
+            raise TaskDefinitionError(
+                f"task {self.name!r}: retries={self.retries!r} and delay={self.delay!r} "
+                f"disagree with retry={policy!r}; change them together, or only the policy "
+                f"through create_task(retry=...)"
+            )
+        # A constant policy says nothing that retries and delay do not: they win.
+        policy = retry_policy(f"task {self.name!r}", self.retries, self.delay)
+        object.__setattr__(self, "retry", policy)
 
     @property
     def attempts_allowed(self) -> int:
@@ -97,7 +110,7 @@ class Task:
         return args, kwargs
 
 
-_CREATE_TASK_OPTIONS = ("args", "kwargs", "dependencies", "retries", "delay", "timeout")
+_CREATE_TASK_OPTIONS = ("args", "kwargs", "dependencies", "retries", "delay", "timeout", "retry")
 
 
 def create_task(
@@ -109,15 +122,18 @@ def create_task(
     retries: int = 0,
     delay: Seconds | None = None,
     timeout: Seconds | None = None,
+    *,
+    retry: RetryPolicy | None = None,
     **unknown: Any,
 ) -> Task:
     """Declare a task, checking every setting now rather than when it runs.
 
     ``name`` must be unique within a run. ``function`` succeeds if it returns
     without raising. A failed attempt is retried up to ``retries`` times, each
-    after ``delay`` (a ``timedelta`` or seconds; immediately if not given).
-    ``timeout`` bounds each attempt. Use :func:`result_of` in ``args``/``kwargs``
-    to receive a dependency's return value.
+    after ``delay`` (a ``timedelta`` or seconds; immediately if not given); for
+    a growing delay, a cap or jitter pass ``retry=RetryPolicy(...)`` instead of
+    those two. ``timeout`` bounds each attempt. Use :func:`result_of` in
+    ``args``/``kwargs`` to receive a dependency's return value.
 
     A misspelt keyword is a ``TypeError`` that names the keyword it resembles.
     """
@@ -142,8 +158,7 @@ def create_task(
             f"task {name!r}: args must be a sequence of arguments, not the string {args!r} "
             f"(did you mean ({args!r},)?)"
         )
-    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-        raise TaskDefinitionError(f"task {name!r}: retries must be an int >= 0, got {retries!r}")
+    policy = retry_policy(f"task {name!r}", retries, delay, retry)
     args = tuple(args)
     kwargs = dict(kwargs or {})
     deps = set()
@@ -161,7 +176,8 @@ def create_task(
         args=args,
         kwargs=MappingProxyType(kwargs),
         dependencies=frozenset(deps),
-        retries=retries,
-        delay=to_seconds(delay, f"task {name!r}: delay"),
+        retries=policy.retries,
+        delay=policy.delay if retry is not None or delay is not None else None,
         timeout=to_seconds(timeout, f"task {name!r}: timeout"),
+        retry=policy,
     )

@@ -184,9 +184,11 @@ class _DagRun:
             self.scheduler.done(name, True)
             return
         task = self.scheduler.tasks[name]
-        if self.attempts[name] < task.attempts_allowed:
-            if task.delay:
-                not_before = time.monotonic() + task.delay
+        attempt = self.attempts[name]
+        if task.retry.allows(attempt):
+            wait = task.retry.delay_after(attempt)
+            if wait > 0:
+                not_before = time.monotonic() + wait
                 heapq.heappush(self.retries, (not_before, next(self.sequence), name))
             else:
                 self._start(task)

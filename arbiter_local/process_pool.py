@@ -57,6 +57,7 @@ from arbiter_core.errors import (
     WorkerLostError,
 )
 from arbiter_core.futures import settle
+from arbiter_local.job import Job
 from arbiter_local.pickling import dumps_call
 
 _TERMINATE_GRACE = 1.0  # seconds between SIGTERM and SIGKILL for a process being stopped
@@ -86,26 +87,6 @@ def _preload_in_forkserver(context: BaseContext) -> None:
     if not isinstance(preload, list) or __name__ in preload:
         return  # an implementation we do not know, or done already
     context.set_forkserver_preload([*preload, __name__])
-
-
-class _Job:
-    __slots__ = ("args", "fn", "future", "kill_reason", "kwargs", "label", "timeout")
-
-    def __init__(
-        self,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: Mapping[str, Any],
-        timeout: float | None,
-        label: str,
-    ) -> None:
-        self.future: Future[Any] = Future()
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.timeout = timeout
-        self.label = label
-        self.kill_reason: str | None = None
 
 
 def _child_main(
@@ -186,7 +167,7 @@ class _Slot:
         self.process: multiprocessing.process.BaseProcess | None = None
         self.conn: Connection | None = None
         self.ready = False  # the child has said it is running (see _await_ready)
-        self.job: _Job | None = None
+        self.job: Job | None = None
         self.thread = threading.Thread(
             target=self._supervise, name=f"arbiter-process-slot-{index}", daemon=True
         )
@@ -250,7 +231,7 @@ class _Slot:
                 self.job = None
         self.stop_process()
 
-    def _run(self, job: _Job) -> None:
+    def _run(self, job: Job) -> None:
         future = job.future
         try:
             payload = dumps_call(job.label, job.fn, job.args, job.kwargs)
@@ -318,7 +299,7 @@ class _Slot:
         self.ready = True
         return True
 
-    def _outcome(self, job: _Job, reply: bytes) -> tuple[Callable[[Any], None], Any]:
+    def _outcome(self, job: Job, reply: bytes) -> tuple[Callable[[Any], None], Any]:
         """How to settle ``job``'s future with the child's ``reply``."""
         future = job.future
         try:
@@ -366,7 +347,7 @@ class ProcessPool:
             self.context = mp_context
         if self.context.get_start_method() == "forkserver":
             _preload_in_forkserver(self.context)
-        self.jobs: SimpleQueue[_Job | None] = SimpleQueue()
+        self.jobs: SimpleQueue[Job | None] = SimpleQueue()
         self._lock = threading.Lock()
         self._slots: list[_Slot] = []
         self._closed = False
@@ -385,7 +366,7 @@ class ProcessPool:
         timeout: float | None = None,
         label: str = "",
     ) -> Future[Any]:
-        job = _Job(fn, args, kwargs or {}, timeout, label or getattr(fn, "__name__", "call"))
+        job = Job(fn, args, kwargs, timeout, label)
         with self._lock:
             if self._closed:
                 raise RuntimeError("cannot submit to a pool that was shut down")
@@ -397,10 +378,16 @@ class ProcessPool:
     def _start(self) -> None:
         # Start every child from this thread before any supervisor runs: they start
         # side by side, and under fork copy no lock held by one of our own threads.
-        self._slots = [_Slot(self, i) for i in range(self.slots)]
-        for slot in self._slots:
-            slot.start_process()
-        for slot in self._slots:
+        slots = self._slots = [_Slot(self, i) for i in range(self.slots)]
+        try:
+            for slot in slots:
+                slot.start_process()
+        except BaseException:  # no half-started pool: submit raises, shutdown has nothing
+            self._slots = []
+            for slot in slots:
+                slot.stop_process()
+            raise
+        for slot in slots:
             slot.thread.start()
 
     def kill(self, future: Future[Any]) -> bool:

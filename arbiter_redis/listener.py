@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
+from arbiter_core.backoff import Backoff
 from arbiter_core.errors import BrokerConnectionError, NodeClosedError
 from arbiter_core.node import EventCallback, Quick
 
@@ -223,7 +224,7 @@ class Listener:
         """
         pubsub: Any = None
         subscribed: set[str] = set()
-        failures = 0
+        backoff = Backoff(RECONNECT_BASE, RECONNECT_CAP)
         heard = pinged = 0.0
         while not self._stopping.is_set() and not self._abandoned:
             try:
@@ -236,7 +237,8 @@ class Listener:
                 message = pubsub.get_message(timeout=self._poll)
                 now = time.monotonic()
                 if message is not None:
-                    heard, pinged, failures = now, 0.0, 0
+                    heard, pinged = now, 0.0
+                    backoff.reset()
                     self._handle(message)
                 elif pinged and now - pinged >= self._poll:
                     raise self._errors[0](f"no answer to a PING for {now - pinged:.0f}s")
@@ -246,8 +248,7 @@ class Listener:
             except self._errors as exc:
                 if self._stopping.is_set():
                     break
-                failures += 1
-                delay = min(RECONNECT_CAP, RECONNECT_BASE * 2**failures)
+                delay = backoff.next()
                 log.warning(
                     "lost the pub/sub connection to Redis at %s (%s); reconnecting in %.1fs",
                     self._where,

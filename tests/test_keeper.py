@@ -16,29 +16,20 @@ def _delivery(receipt: str) -> Delivery:
     return Delivery("q", f"m-{receipt}", b"", 1, receipt, 0.0)
 
 
-class FakeWorker:
-    """What the keeper reads from a worker; ``leased`` answers from a script."""
-
-    def __init__(self, snapshots: list[list[Delivery]], renewed: list[bool]) -> None:
-        self._snapshots = snapshots
-        self.settings = SimpleNamespace(lease=3.0)
-        self.queue = "q"
-        self.slots = 1
-        self.minion = SimpleNamespace(worker_id="w1", tasks=["t"])
-        self.described = False
-        self.node = SimpleNamespace(
-            renew=lambda deliveries, lease: renewed[: len(deliveries)],
-            heartbeat=lambda *args, **kwargs: None,
-        )
-
-    def leased(self) -> list[Delivery]:
-        return self._snapshots.pop(0) if self._snapshots else []
-
-    def busy(self) -> int:
-        return 0
-
-    def describe_running(self) -> None:
-        self.described = True
+def _keeper(snapshots: list[list[Delivery]], renewed: list[bool], beats: list[str]) -> Keeper:
+    """A keeper over a node that renews as ``renewed`` says; ``leased`` answers from a script."""
+    node = SimpleNamespace(
+        renew=lambda deliveries, lease: renewed[: len(deliveries)],
+        heartbeat=lambda worker_id, info, ttl: beats.append(info.decode()),
+    )
+    return Keeper(
+        node,  # type: ignore[arg-type]
+        "w1",
+        3.0,
+        leased=lambda: snapshots.pop(0) if snapshots else [],
+        info=lambda: b"info",
+        after_beat=lambda: beats.append("described"),
+    )
 
 
 @pytest.mark.parametrize(
@@ -47,8 +38,9 @@ class FakeWorker:
     ids=["finished-meanwhile", "still-running"],
 )
 def test_lost_lease_warning(after: list[Delivery], warned: bool, caplog: Any) -> None:
-    worker = FakeWorker([[_delivery("a")], after], renewed=[False])
+    beats: list[str] = []
+    keeper = _keeper([[_delivery("a")], after], renewed=[False], beats=beats)
     with caplog.at_level(logging.WARNING, logger="arbiter.minion"):
-        Keeper(worker).beat()  # type: ignore[arg-type]
-    assert worker.described, "each beat describes the tasks whose record a pull claimed"
+        keeper.beat()
+    assert beats == ["info", "described"], "heartbeat, then the claimed tasks are described"
     assert ("lost the lease" in caplog.text) is warned

@@ -7,11 +7,13 @@ import sys
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pluggy
 import pytest
 from plugin_support import arbiter_entry_points, make_distribution, unique_module
 
+from arbiter_core.client import Arbiter
 from arbiter_core.errors import ConfigurationError
 from arbiter_core.node import EventNode
 from arbiter_core.plugins import (
@@ -145,9 +147,7 @@ def test_an_unknown_scheme_lists_the_installed_ones_and_suggests_the_closest() -
         ("redis://localhost:6379/0", "pip install 'arbiter-tasks[redis]'"),
         ("rediss://h", "pip install 'arbiter-tasks[redis]'"),
         ("unix:///tmp/redis.sock", "pip install 'arbiter-tasks[redis]'"),
-        ("amqp://guest:guest@localhost//", "pip install arbiter-kombu"),
-        ("amqps://h", "pip install arbiter-kombu"),
-        ("pyamqp://h", "pip install arbiter-kombu"),
+        ("redis://user:guest@localhost:6379/0", "pip install 'arbiter-tasks[redis]'"),
     ],
 )
 def test_a_well_known_scheme_that_is_not_installed_names_the_install_line(
@@ -156,7 +156,22 @@ def test_a_well_known_scheme_that_is_not_installed_names_the_install_line(
     with pytest.raises(ConfigurationError, match=r"install its backend with") as caught:
         empty_registry().create_node(url, Settings())
     assert hint in str(caught.value)
-    assert "guest:guest" not in str(caught.value)  # a URL's password is never echoed
+    assert "guest" not in str(caught.value)  # a URL's password is never echoed
+
+
+@pytest.mark.parametrize("url", ["amqp://guest:guest@localhost//", "amqps://h", "pyamqp://h"])
+def test_a_scheme_with_no_published_backend_promises_no_install_line(url: str) -> None:
+    registry = empty_registry()
+    registry.register(MemoryAlias("memory"), name="mem")
+    with pytest.raises(ConfigurationError) as caught:
+        registry.create_node(url, Settings())
+    message = str(caught.value)
+    scheme = url.partition(":")[0]
+    assert f"no installed plugin serves {scheme}:// URLs" in message
+    assert "Installed schemes: memory://" in message
+    assert "pip install" not in message
+    assert "arbiter-kombu" not in message
+    assert "guest:guest" not in message  # a URL's password is never echoed
 
 
 @pytest.mark.parametrize("url", ["localhost:6379", "", "://x", "redis:/x"])
@@ -181,11 +196,9 @@ def test_a_factory_module_that_cannot_be_imported_names_the_plugin_and_the_modul
     assert isinstance(caught.value.__cause__, ImportError)
 
 
-@pytest.mark.parametrize(
-    ("module", "hint"),
-    [("redis", "pip install 'arbiter-tasks[redis]'"), ("kombu", "pip install arbiter-kombu")],
-)
-def test_a_missing_broker_client_names_the_extra_that_brings_it(module: str, hint: str) -> None:
+def registry_needing(module: str) -> PluginRegistry:
+    """A registry whose ``needs://`` factory fails to import ``module``."""
+
     def factory(url: str, settings: Settings) -> EventNode:
         raise ModuleNotFoundError(f"No module named {module!r}", name=module)
 
@@ -196,9 +209,24 @@ def test_a_missing_broker_client_names_the_extra_that_brings_it(module: str, hin
 
     registry = empty_registry()
     registry.register(NeedsClient(), name="needs")
+    return registry
+
+
+@pytest.mark.parametrize("module", ["redis", "arbiter_redis"])
+def test_a_missing_broker_client_names_the_extra_that_brings_it(module: str) -> None:
     with pytest.raises(ConfigurationError, match=r"install it with") as caught:
-        registry.create_node("needs://", Settings())
-    assert hint in str(caught.value)
+        registry_needing(module).create_node("needs://", Settings())
+    assert "pip install 'arbiter-tasks[redis]'" in str(caught.value)
+
+
+@pytest.mark.parametrize("module", ["kombu", "amqp", "arbiter_kombu"])
+def test_a_missing_module_with_no_published_extra_names_the_module_only(module: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        registry_needing(module).create_node("needs://", Settings())
+    message = str(caught.value)
+    assert f"install the package that provides {module!r}, or reinstall the plugin" in message
+    assert "pip install" not in message
+    assert "arbiter-kombu" not in message
 
 
 def test_a_factory_that_returns_something_else_than_a_node_is_reported() -> None:
@@ -424,10 +452,16 @@ def test_observers_get_the_arguments_they_ask_for_and_a_failing_one_is_logged(
     registry.register(Metrics(), name="metrics")
     registry.register(Crashes(), name="crashes")
     with caplog.at_level(logging.ERROR, logger="arbiter.plugins"):
-        registry.hook.arbiter_task_succeeded(
-            task_id="t1", name="add", queue="default", attempt=1, value=3, duration=0.5
+        registry.notify(
+            "arbiter_task_succeeded",
+            task_id="t1",
+            name="add",
+            queue="default",
+            attempt=1,
+            value=3,
+            duration=0.5,
         )
-    assert seen == [("add", 0.5)]
+    assert seen == [("add", 0.5)]  # called after the crash: pluggy calls the last one first
     assert "'crashes'" in caplog.text
     assert "exporter down" in caplog.text
 
@@ -462,14 +496,13 @@ def test_every_lifecycle_hook_reaches_its_observer() -> None:
 
     registry = empty_registry()
     registry.register(All(), name="all")
-    hook = registry.hook
     common: dict[str, Any] = {"task_id": "t", "name": "n", "queue": "q"}
-    hook.arbiter_task_submitted(**common, eta=None)
-    hook.arbiter_task_started(**common, attempt=1, worker_id="w1")
-    hook.arbiter_task_retried(**common, attempt=1, error=ValueError("x"), delay=2.0)
-    hook.arbiter_task_succeeded(**common, attempt=2, value=42, duration=0.1)
-    hook.arbiter_task_failed(**common, attempt=3, error=KeyError("k"), duration=0.2)
-    hook.arbiter_task_cancelled(**common, reason="killed")
+    registry.notify("arbiter_task_submitted", **common, eta=None)
+    registry.notify("arbiter_task_started", **common, attempt=1, worker_id="w1")
+    registry.notify("arbiter_task_retried", **common, attempt=1, error=ValueError("x"), delay=2.0)
+    registry.notify("arbiter_task_succeeded", **common, attempt=2, value=42, duration=0.1)
+    registry.notify("arbiter_task_failed", **common, attempt=3, error=KeyError("k"), duration=0.2)
+    registry.notify("arbiter_task_cancelled", **common, reason="killed")
     assert calls == [
         "submitted t None",
         "started w1 1",
@@ -488,3 +521,178 @@ def test_an_observer_cannot_be_a_wrapper() -> None:
 
     with pytest.raises(pluggy.PluginValidationError, match="cannot be a wrapper"):
         empty_registry().register(Wrapper(), name="wrapper")
+
+
+SUCCEEDED: dict[str, Any] = {
+    "task_id": "t1",
+    "name": "add",
+    "queue": "default",
+    "attempt": 1,
+    "value": 3,
+    "duration": 0.5,
+}
+
+
+class Succeeded:
+    """Observes only ``arbiter_task_succeeded``."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    @hookimpl
+    def arbiter_task_succeeded(self, task_id: str) -> None:
+        self.seen.append(task_id)
+
+
+@pytest.mark.parametrize("hook_name", ["arbiter_task_sucseeded", "arbiter_node_schemes"])
+def test_notify_refuses_a_name_that_is_not_an_observer_hook(hook_name: str) -> None:
+    registry = empty_registry()
+    registry.register(Succeeded(), name="succeeded")
+    with pytest.raises(ValueError, match=rf"'{hook_name}' is not an observer hook") as caught:
+        registry.notify(hook_name, **SUCCEEDED)
+    assert "arbiter_task_succeeded, arbiter_task_failed" in str(caught.value)
+    if hook_name == "arbiter_task_sucseeded":
+        assert "did you mean arbiter_task_succeeded?" in str(caught.value)
+
+
+@pytest.mark.parametrize("observed", [False, True])
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({k: v for k, v in SUCCEEDED.items() if k != "duration"}, "missing duration"),
+        ({**SUCCEEDED, "worker_id": "w1"}, "unexpected worker_id"),
+        ({}, "missing task_id, name, queue, attempt, value, duration"),
+    ],
+)
+def test_notify_refuses_arguments_that_are_not_exactly_the_specs(
+    kwargs: dict[str, Any], problem: str, observed: bool
+) -> None:
+    registry = empty_registry()
+    if observed:
+        registry.register(Succeeded(), name="succeeded")
+    with pytest.raises(TypeError) as caught:  # checked on the first call, observed or not
+        registry.notify("arbiter_task_succeeded", **kwargs)
+    message = str(caught.value)
+    assert "'arbiter_task_succeeded'" in message
+    assert "task_id, name, queue, attempt, value, duration" in message
+    assert problem in message
+
+
+def test_a_later_call_missing_an_argument_an_observer_needs_is_still_refused() -> None:
+    registry = empty_registry()
+    plugin = Succeeded()
+    registry.register(plugin, name="succeeded")
+    registry.notify("arbiter_task_succeeded", **SUCCEEDED)
+    with pytest.raises(TypeError, match="missing task_id"):
+        registry.notify("arbiter_task_succeeded", name="add")
+    assert plugin.seen == ["t1"]
+
+
+def test_a_raising_observer_is_skipped_and_the_ones_before_and_after_still_see_the_event(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first, last = Succeeded(), Succeeded()
+
+    class Crashes:
+        @hookimpl
+        def arbiter_task_succeeded(self) -> None:
+            raise RuntimeError("exporter down")
+
+    registry = empty_registry()
+    registry.register(first, name="first")
+    registry.register(Crashes(), name="crashes")
+    registry.register(last, name="last")
+    with caplog.at_level(logging.ERROR, logger="arbiter.plugins"):
+        registry.notify("arbiter_task_succeeded", **SUCCEEDED)
+        registry.notify("arbiter_task_succeeded", **{**SUCCEEDED, "task_id": "t2"})
+    assert first.seen == last.seen == ["t1", "t2"]
+    [record, _] = caplog.records
+    assert "arbiter_task_succeeded of plugin 'crashes' raised" in record.getMessage()
+    assert record.exc_info is not None
+    assert "exporter down" in str(record.exc_info[1])
+
+
+def test_an_observer_argument_with_a_default_gets_the_value_like_pluggy_passes_it() -> None:
+    seen: list[object] = []
+
+    class Defaults:
+        @hookimpl
+        def arbiter_task_succeeded(self, name: str, value: object = None) -> None:
+            seen.append((name, value))
+
+    registry = empty_registry()
+    registry.register(Defaults(), name="defaults")
+    registry.notify("arbiter_task_succeeded", **SUCCEEDED)
+    assert seen == [("add", 3)]
+
+
+def test_observed_follows_registration_and_unregistration() -> None:
+    registry = empty_registry()
+    assert not registry.observed("arbiter_task_succeeded")
+    registry.register(MemoryAlias(), name="alias")  # a plugin that observes nothing
+    assert not registry.observed("arbiter_task_succeeded")
+    plugin = Succeeded()
+    registry.register(plugin, name="succeeded")
+    assert registry.observed("arbiter_task_succeeded")
+    assert not registry.observed("arbiter_task_started")
+    assert not registry.observed("no_such_hook")
+    registry.notify("arbiter_task_succeeded", **SUCCEEDED)
+    registry.unregister("succeeded")
+    assert not registry.observed("arbiter_task_succeeded")
+    registry.notify("arbiter_task_succeeded", **{**SUCCEEDED, "task_id": "t2"})
+    assert plugin.seen == ["t1"]
+    assert [p.name for p in registry.plugins()] == ["alias"]
+    with pytest.raises(ValueError, match="no plugin named 'succeeded'"):
+        registry.unregister("succeeded")
+
+
+def test_the_installed_plugins_observe_nothing() -> None:
+    registry = PluginRegistry()
+    assert not any(registry.observed(f"arbiter_task_{e}") for e in ("submitted", "started"))
+
+
+class Tripwire:
+    """Stands in for pluggy's hook relay: any use of it fails the test."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"notify reached pluggy (hook.{name})")
+
+
+def test_notify_with_no_observer_does_not_call_into_pluggy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registry = empty_registry()
+    registry.register(MemoryAlias(), name="alias")
+    registry.register(Succeeded(), name="succeeded")  # observes another hook
+    manager = registry.plugin_manager
+    started = manager.hook.arbiter_task_started
+    tripped = mock.Mock(side_effect=AssertionError("notify called into pluggy"))
+    monkeypatch.setattr(manager, "hook", Tripwire())
+    # every call of this manager's hook callers goes through _inner_hookexec
+    for attribute in ("_inner_hookexec", "get_hookcallers", "subset_hook_caller"):
+        monkeypatch.setattr(manager, attribute, tripped)
+    common: dict[str, Any] = {"task_id": "t", "name": "n", "queue": "q"}
+    for _ in range(2):  # the first call (which checks the arguments) and the later ones
+        assert not registry.observed("arbiter_task_started")
+        registry.notify("arbiter_task_started", **common, attempt=1, worker_id="w1")
+        registry.notify("arbiter_task_cancelled", **common, reason="killed")
+    tripped.assert_not_called()
+    with pytest.raises(AssertionError, match="called into pluggy"):  # the tripwire works
+        started(**common, attempt=1, worker_id="w1")
+
+
+def test_applying_a_task_notifies_its_submission_observers() -> None:
+    seen: list[tuple[str, str, str, float | None]] = []
+
+    class Submitted:
+        @hookimpl
+        def arbiter_task_submitted(
+            self, task_id: str, name: str, queue: str, eta: float | None
+        ) -> None:
+            seen.append((task_id, name, queue, eta))
+
+    registry = PluginRegistry()
+    registry.register(Submitted(), name="submitted")
+    with Arbiter(f"memory://{unique_module('submitted')}", registry=registry) as arbiter:
+        ids = arbiter.apply("add", 2, task_args=[1, 2], queue="maths")
+    assert seen == [(task_id, "add", "maths", None) for task_id in ids]

@@ -19,6 +19,7 @@ from arbiter.exceptions import (
     WorkerLostError,
 )
 from arbiter_core import WorkerPool
+from arbiter_core.pool import Call, InlinePool
 from arbiter_local import ProcessPool, ThreadPool
 
 needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
@@ -199,6 +200,95 @@ def test_thread_shutdown_cancel_waits_for_nothing_even_if_never_released() -> No
     never.set()
 
 
+# ------------------------------------------------------------ ThreadPool, on the caller's thread
+
+
+def test_only_the_thread_pool_runs_calls_inline() -> None:
+    """The minion asks the pool what it can do; only an in-process pool can run here."""
+    thread, process = ThreadPool(1), ProcessPool(1)
+    try:
+        assert isinstance(thread, InlinePool)
+        assert not isinstance(process, InlinePool)
+    finally:
+        thread.shutdown()
+        process.shutdown()
+
+
+def test_run_here_runs_on_the_calling_thread(thread_pool: ThreadPool) -> None:
+    future = thread_pool.prepare_here(Call(threading.get_ident))
+    assert thread_pool.run_here(future, on_abandon=pytest.fail) is True
+    assert future.result(timeout=0) == threading.get_ident()
+    failing = thread_pool.prepare_here(Call(fail, ("boom",)))
+    assert thread_pool.run_here(failing, on_abandon=pytest.fail) is True
+    assert isinstance(failing.exception(timeout=0), ValueError)
+    assert not thread_pool._threads, "no pool thread was started for calls run inline"
+
+
+def test_run_here_times_out_and_abandons_the_caller(
+    thread_pool: ThreadPool, release: threading.Event
+) -> None:
+    """The pool's own deadline settles the future at once and tells the caller to replace
+    itself; the caller's thread learns it was abandoned when the function returns."""
+    abandoned = threading.Event()
+    future = thread_pool.prepare_here(Call(blocker, (release,), timeout=0.2, label="inline"))
+    outcome: list[bool] = []
+    caller = threading.Thread(
+        target=lambda: outcome.append(thread_pool.run_here(future, abandoned.set))
+    )
+    caller.start()
+    error = future.exception(timeout=10)
+    assert isinstance(error, TaskTimeoutError) and error.task == "inline"
+    assert abandoned.wait(10)
+    release.set()
+    caller.join(10)
+    assert outcome == [False], "the abandoned caller no longer owns its slot"
+
+
+def test_kill_running_inline_call(thread_pool: ThreadPool, release: threading.Event) -> None:
+    started = threading.Event()
+    abandoned = threading.Event()
+    future = thread_pool.prepare_here(Call(blocker, (release, started), label="inline"))
+    caller = threading.Thread(target=thread_pool.run_here, args=(future, abandoned.set))
+    caller.start()
+    assert started.wait(10)
+    assert thread_pool.kill(future) is True
+    assert isinstance(future.exception(timeout=10), TaskCancelledError)
+    assert abandoned.wait(10)
+    assert thread_pool.kill(future) is False
+    release.set()
+    caller.join(10)
+
+
+def test_kill_before_run_here_means_it_never_runs(thread_pool: ThreadPool) -> None:
+    ran: list[int] = []
+    future = thread_pool.prepare_here(Call(ran.append, (1,)))
+    assert thread_pool.kill(future) is True
+    assert thread_pool.run_here(future, on_abandon=pytest.fail) is True
+    assert future.cancelled() and ran == []
+
+
+def test_shutdown_cancel_abandons_inline_calls(release: threading.Event) -> None:
+    pool = ThreadPool(1)
+    started = threading.Event()
+    abandoned = threading.Event()
+    future = pool.prepare_here(Call(blocker, (release, started)))
+    caller = threading.Thread(target=pool.run_here, args=(future, abandoned.set))
+    caller.start()
+    assert started.wait(10)
+    pool.shutdown(cancel=True)
+    assert isinstance(future.exception(timeout=5), TaskCancelledError)
+    assert abandoned.wait(5)
+    with pytest.raises(RuntimeError):
+        pool.prepare_here(Call(add, (1,)))
+    release.set()
+    caller.join(10)
+
+
+def test_run_here_refuses_a_foreign_future(thread_pool: ThreadPool) -> None:
+    with pytest.raises(ValueError, match="prepare_here"):
+        thread_pool.run_here(Future(), on_abandon=pytest.fail)
+
+
 # ------------------------------------------------------------ ProcessPool
 
 
@@ -321,3 +411,27 @@ def test_process_shutdown_finishes_queued_work(before: set[int]) -> None:
     pool.shutdown(cancel=False)
     assert [f.result(timeout=0) for f in futures] == list(range(1, 11))
     assert descendant_pids() - before == set()
+
+
+def test_process_pool_that_fails_to_start_leaves_nothing_half_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A child that cannot be started fails the submit; shutdown then has nothing to join."""
+    from arbiter_local import process_pool
+
+    real_start = process_pool._Slot.start_process
+    started: list[object] = []
+
+    def second_fails(slot: process_pool._Slot) -> None:
+        if started:
+            raise OSError("no more processes")
+        started.append(slot)
+        real_start(slot)
+
+    monkeypatch.setattr(process_pool._Slot, "start_process", second_fails)
+    pool = ProcessPool(2)
+    with pytest.raises(OSError, match="no more processes"):
+        pool.submit(add, (1,))
+    pool.shutdown(cancel=True)  # before the fix: "cannot join thread before it is started"
+    [slot] = started
+    assert slot.process is None, "the child that did start was stopped again"  # type: ignore[attr-defined]

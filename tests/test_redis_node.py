@@ -653,9 +653,9 @@ def test_a_silent_pubsub_connection_is_pinged_then_replaced(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    import arbiter_redis.node
+    import arbiter_redis.connection
 
-    monkeypatch.setattr(arbiter_redis.node, "HEALTH_CHECK_INTERVAL", 0.1)
+    monkeypatch.setattr(arbiter_redis.connection, "HEALTH_CHECK_INTERVAL", 0.1)
     answered, deaf = (
         fake_nodes(url="redis://answered:6379/0"),
         fake_nodes(url="redis://deaf:6379/0"),
@@ -685,9 +685,9 @@ def test_an_unclosed_node_lets_its_threads_end_when_collected(
 ) -> None:
     import gc
 
-    import arbiter_redis.node
+    import arbiter_redis.connection
 
-    monkeypatch.setattr(arbiter_redis.node, "HEALTH_CHECK_INTERVAL", 0.1)
+    monkeypatch.setattr(arbiter_redis.connection, "HEALTH_CHECK_INTERVAL", 0.1)
     node = RedisEventNode(client=fakeredis.FakeRedis(server=fakeredis.FakeServer()))
     node.subscribe("e", Inbox())
     prefix = f"arbiter-redis-{node._node_id[:8]}"

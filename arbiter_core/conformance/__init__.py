@@ -28,12 +28,15 @@ Timing knobs are class attributes (``lease``, ``settle``, ``ttl``, ``prompt``,
 subclass for a slow or remote broker. A backend that serves only some faces
 (a broker with no state store) combines the parts it has:
 :class:`BroadcastContract`, :class:`QueueContract`, :class:`StateContract`,
-:class:`CombinedContract`, :class:`BurialContract`, :class:`LifecycleContract`.
+:class:`CombinedContract`, :class:`BurialContract`, :class:`LifecycleContract`,
+:class:`ArgumentsContract` (the last passes for any subclass of ``EventNode``: the base
+class checks the arguments before a backend's protected methods see them).
 
 Importing this package imports pytest; nothing else in ``arbiter_core``
 imports it, so the core runs without pytest installed.
 """
 
+from arbiter_core.conformance.arguments_contract import ArgumentsContract
 from arbiter_core.conformance.broadcast_contract import BroadcastContract
 from arbiter_core.conformance.burial_contract import BurialContract
 from arbiter_core.conformance.combined_contract import CombinedContract
@@ -43,6 +46,7 @@ from arbiter_core.conformance.state_contract import StateContract
 from arbiter_core.conformance.support import ContractBase, Inbox, NodeFactory
 
 __all__ = [
+    "ArgumentsContract",
     "BroadcastContract",
     "BurialContract",
     "CombinedContract",

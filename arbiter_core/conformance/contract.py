@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from arbiter_core.conformance.arguments_contract import ArgumentsContract
 from arbiter_core.conformance.broadcast_contract import BroadcastContract
 from arbiter_core.conformance.burial_contract import BurialContract
 from arbiter_core.conformance.combined_contract import CombinedContract
@@ -94,5 +95,6 @@ class EventNodeContract(
     CombinedContract,
     BurialContract,
     LifecycleContract,
+    ArgumentsContract,
 ):
     """Every guarantee of :class:`arbiter_core.node.EventNode`; see the package docs."""

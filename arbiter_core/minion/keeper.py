@@ -1,35 +1,49 @@
-"""The keeper: renews in-flight leases and the worker's heartbeat every third of a lease.
+"""The keeper: renews in-flight leases and the minion's heartbeat every third of a lease.
 
 This is what keeps a long task from being run twice (its lease never runs out
-while its worker is alive) and what lets a crashed worker's tasks come back
-within one lease period (nobody renews them any more).
+while its minion is alive) and what lets a crashed minion's tasks come back
+within one lease period (nobody renews them any more). It knows nothing of the
+minion beyond the few callables it is given.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import socket
 import threading
-import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-if TYPE_CHECKING:
-    from arbiter_core.minion.worker import Worker
+from arbiter_core.node import Delivery, EventNode
 
 log = logging.getLogger("arbiter.minion")
 
 
 class Keeper:
-    """A daemon thread that beats until stopped; a broker error skips one beat, not all."""
+    """A daemon thread that beats until stopped; a broker error skips one beat, not all.
 
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self.interval = worker.settings.lease / 3
+    ``leased()`` lists the deliveries held now, ``info()`` is the heartbeat's
+    payload, and ``after_beat()`` runs at the end of each beat (the run uses it to
+    describe tasks whose record a pull claimed).
+    """
+
+    def __init__(
+        self,
+        node: EventNode,
+        worker_id: str,
+        lease: float,
+        *,
+        leased: Callable[[], list[Delivery]],
+        info: Callable[[], bytes],
+        after_beat: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.node = node
+        self.worker_id = worker_id
+        self.lease = lease
+        self.interval = lease / 3
+        self._leased = leased
+        self._info = info
+        self._after_beat = after_beat
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="arbiter-keeper", daemon=True)
-        self.started_at = time.time()
 
     def start(self) -> None:
         self.beat()  # registered before the first task is pulled
@@ -41,14 +55,12 @@ class Keeper:
             self._thread.join()
 
     def beat(self) -> None:
-        worker = self.worker
-        node = worker.node
-        leased = worker.leased()
+        leased = self._leased()
         if leased:
-            held = node.renew(leased, worker.settings.lease)
+            held = self.node.renew(leased, self.lease)
             lost = [d for d, ok in zip(leased, held, strict=True) if not ok]
             if lost:  # a task that finished and was acked meanwhile is not lost
-                still_running = {d.receipt for d in worker.leased()}
+                still_running = {d.receipt for d in self._leased()}
                 for delivery in lost:
                     if delivery.receipt in still_running:
                         log.warning(
@@ -56,24 +68,8 @@ class Keeper:
                             "state is written once)",
                             delivery.message_id,
                         )
-        node.heartbeat(worker.minion.worker_id, self.info(), ttl=worker.settings.lease)
-        worker.describe_running()
-
-    def info(self) -> bytes:
-        """What ``Arbiter.workers()`` shows: queue, slots, busy slots, tasks, host, pid."""
-        worker = self.worker
-        return json.dumps(
-            {
-                "id": worker.minion.worker_id,
-                "queue": worker.queue,
-                "slots": worker.slots,
-                "busy": worker.busy(),
-                "tasks": sorted(worker.minion.tasks),
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-                "started_at": self.started_at,
-            }
-        ).encode()
+        self.node.heartbeat(self.worker_id, self._info(), ttl=self.lease)
+        self._after_beat()
 
     def _run(self) -> None:
         while not self._stopped.wait(self.interval):

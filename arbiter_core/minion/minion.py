@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -15,12 +16,13 @@ from typing import Any, TypeVar
 
 from arbiter_core import composition
 from arbiter_core.endpoint import Endpoint, NodeLike
+from arbiter_core.minion.minion_run import MinionRun
 from arbiter_core.minion.registry import TaskRegistry
-from arbiter_core.minion.worker import Worker
+from arbiter_core.minion.run_context import RunContext
 from arbiter_core.node import require_name
 from arbiter_core.plugins import PluginRegistry
+from arbiter_core.retry import RetryPolicy
 from arbiter_core.task import Seconds
-from arbiter_core.wire import Envelope
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("arbiter.minion")
@@ -49,7 +51,7 @@ class Minion(Endpoint):
         self.queue = require_name(queue, "queue")
         self.tasks = TaskRegistry(queue)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._worker: Worker | None = None
+        self._run: MinionRun | None = None
         self._lock = threading.Lock()
 
     def task(
@@ -59,18 +61,22 @@ class Minion(Endpoint):
         retries: int = 0,
         delay: Seconds | None = None,
         timeout: Seconds | None = None,
+        retry: RetryPolicy | None = None,
     ) -> Callable[[F], F]:
         """Register the decorated function under ``name`` (default: ``module.qualname``).
 
-        ``retries`` further attempts after a failure, each ``delay`` later;
-        ``timeout`` bounds each attempt. ``async def`` functions are run on an
-        event loop of their own.
+        ``retries`` further attempts after a failure, each ``delay`` later, or a
+        :class:`~arbiter_core.retry.RetryPolicy` as ``retry`` (backoff, cap,
+        jitter); ``timeout`` bounds each attempt. ``async def`` functions are run
+        on an event loop of their own.
         """
         if callable(name):  # used bare: @app.task
             function = name
             self.tasks.register(function)
             return function
-        return self.tasks.decorator(name, retries=retries, delay=delay, timeout=timeout)
+        return self.tasks.decorator(
+            name, retries=retries, delay=delay, timeout=timeout, retry=retry
+        )
 
     def run(
         self,
@@ -91,14 +97,18 @@ class Minion(Endpoint):
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
             raise ValueError(f"workers must be an int >= 1, got {workers!r}")
         with self._lock:
-            if self._worker is not None:
+            if self._run is not None:
                 raise RuntimeError("this minion is already running")
-            self._worker = Worker(
-                self,
+            context = RunContext(
+                self.node, self.wire, self.settings, self.queue, self.worker_id, self.registry
+            )
+            self._run = MinionRun(
+                context,
+                self.tasks,
+                functools.partial(composition.advance, self),
                 self.registry.create_pool(pool, workers),
-                workers,
-                grace,
-                threads=pool == "thread",
+                slots=workers,
+                grace=grace,
             )
         log.info(
             "minion %s serving queue %r with %d %s slot(s) on %s",
@@ -110,17 +120,17 @@ class Minion(Endpoint):
         )
         try:
             with self._signals_stop(handle_signals):
-                self._worker.run()
+                self._run.run()
         finally:
             with self._lock:
-                self._worker = None
+                self._run = None
 
     def stop(self) -> None:
         """Ask a running :meth:`run` to stop gracefully; returns at once."""
         with self._lock:
-            worker = self._worker
-        if worker is not None:
-            worker.stop()
+            run = self._run
+        if run is not None:
+            run.stop()
 
     @contextmanager
     def _signals_stop(self, enabled: bool) -> Iterator[None]:
@@ -138,38 +148,3 @@ class Minion(Endpoint):
         finally:
             for sig, old in previous.items():
                 signal.signal(sig, old)
-
-    # ------------------------------------------------------------------ used by the worker
-    def follow_up(self, envelope: Envelope, state: str, result: Any) -> None:
-        """After a task's final state is stored: advance its group or pipe."""
-        composition.advance(self, envelope, state, result)
-
-    def observe(self, event: str, envelope: Envelope, **details: Any) -> None:
-        """Tell lifecycle-observer plugins; an observer's failure never reaches the task."""
-        hook = self.registry.hook
-        common = {"task_id": envelope.id, "name": envelope.task, "queue": envelope.queue}
-        if event == "started":
-            hook.arbiter_task_started(**common, attempt=envelope.attempt, worker_id=self.worker_id)
-        elif event == "retried":
-            hook.arbiter_task_retried(
-                **common,
-                attempt=envelope.attempt - 1,
-                error=details["error"],
-                delay=details["delay"],
-            )
-        elif event == "succeeded":
-            hook.arbiter_task_succeeded(
-                **common,
-                attempt=envelope.attempt,
-                value=details.get("value"),
-                duration=details["duration"],
-            )
-        elif event == "failed":
-            hook.arbiter_task_failed(
-                **common,
-                attempt=envelope.attempt,
-                error=details["error"],
-                duration=details["duration"],
-            )
-        elif event == "cancelled":
-            hook.arbiter_task_cancelled(**common, reason=str(details.get("error")))

@@ -8,20 +8,30 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from arbiter_core.errors import TaskDefinitionError, UnknownTaskError
-from arbiter_core.task import Seconds, to_seconds
+from arbiter_core.retry import NO_RETRY, RetryPolicy, retry_policy
+from arbiter_core.seconds import Seconds, to_seconds
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True, slots=True)
 class TaskDefinition:
-    """A registered function: ``retries`` more attempts after a failure, each ``delay`` later."""
+    """A registered function, how it is retried after a failure, and how long an attempt may run."""
 
     name: str
     function: Callable[..., Any]
-    retries: int = 0
-    delay: float = 0.0
+    retry: RetryPolicy = NO_RETRY
     timeout: float | None = None
+
+    @property
+    def retries(self) -> int:
+        """How many more attempts a failure may get: ``retry.retries``."""
+        return self.retry.retries
+
+    @property
+    def delay(self) -> float:
+        """Seconds before the first retry: ``retry.delay`` (later ones may wait longer)."""
+        return self.retry.delay
 
     @property
     def is_async(self) -> bool:
@@ -49,7 +59,9 @@ class TaskRegistry:
         retries: int = 0,
         delay: Seconds | None = None,
         timeout: Seconds | None = None,
+        retry: RetryPolicy | None = None,
     ) -> TaskDefinition:
+        """Register ``function`` as ``name``; retried per ``retry``, or ``retries``/``delay``."""
         if not callable(function):
             raise TaskDefinitionError(f"a task must be callable, got {function!r}")
         name = name or default_task_name(function)
@@ -57,15 +69,10 @@ class TaskRegistry:
             raise TaskDefinitionError(f"a task name must be a non-empty string, got {name!r}")
         if name in self._tasks and self._tasks[name].function is not function:
             raise TaskDefinitionError(f"a task named {name!r} is already registered")
-        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-            raise TaskDefinitionError(
-                f"task {name!r}: retries must be an int >= 0, got {retries!r}"
-            )
         definition = TaskDefinition(
             name=name,
             function=function,
-            retries=retries,
-            delay=to_seconds(delay, f"task {name!r}: delay") or 0.0,
+            retry=retry_policy(f"task {name!r}", retries, delay, retry),
             timeout=to_seconds(timeout, f"task {name!r}: timeout"),
         )
         self._tasks[name] = definition
@@ -78,9 +85,14 @@ class TaskRegistry:
         retries: int = 0,
         delay: Seconds | None = None,
         timeout: Seconds | None = None,
+        retry: RetryPolicy | None = None,
     ) -> Callable[[F], F]:
+        """``@registry.decorator(...)``: :meth:`register` the decorated function, unchanged."""
+
         def register(function: F) -> F:
-            self.register(function, name, retries=retries, delay=delay, timeout=timeout)
+            self.register(
+                function, name, retries=retries, delay=delay, timeout=timeout, retry=retry
+            )
             return function
 
         return register

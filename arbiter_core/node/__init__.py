@@ -8,10 +8,21 @@ with a lifecycle; :class:`ComposedNode` takes the state face from another node.
 A message pushed with its record is bound to it: a pull may claim the record
 (:mod:`~arbiter_core.node.claim`), and burying the message ends it
 (:mod:`~arbiter_core.node.burial`).
+The public methods check their arguments once, for every backend
+(:mod:`~arbiter_core.node.arguments`), then call the protected method a backend writes.
 The conformance suite in :mod:`arbiter_core.conformance` checks every guarantee.
 """
 
-from arbiter_core.node.arguments import require_bytes, require_name, require_positive
+from arbiter_core.node.arguments import (
+    require_bytes,
+    require_claim,
+    require_count,
+    require_delay,
+    require_expect,
+    require_name,
+    require_positive,
+    require_timeout,
+)
 from arbiter_core.node.broadcast import Broadcaster, EventCallback, Quick
 from arbiter_core.node.burial import BURIED_EVENT, DEAD, FINAL_STATES, buried_data, parse_buried
 from arbiter_core.node.claim import Claim, Claimed
@@ -24,9 +35,10 @@ from arbiter_core.node.event_node import (
     QUEUE,
     STATE,
     EventNode,
+    Outcome,
     TransitionPush,
 )
-from arbiter_core.node.state_store import ABSENT, Record, StateStore
+from arbiter_core.node.state_store import ABSENT, Expect, Record, StateStore, require_record
 from arbiter_core.node.work_queue import DeadLetter, Delivery, WorkQueue
 
 __all__ = [
@@ -48,7 +60,9 @@ __all__ = [
     "Delivery",
     "EventCallback",
     "EventNode",
+    "Expect",
     "NoStateStore",
+    "Outcome",
     "Quick",
     "Record",
     "StateStore",
@@ -57,6 +71,12 @@ __all__ = [
     "buried_data",
     "parse_buried",
     "require_bytes",
+    "require_claim",
+    "require_count",
+    "require_delay",
+    "require_expect",
     "require_name",
     "require_positive",
+    "require_record",
+    "require_timeout",
 ]

@@ -1,6 +1,17 @@
-"""Argument checks every backend makes the same way, so nodes refuse bad input alike."""
+"""The argument checks of every node method, made once by the base classes for every backend.
+
+The public methods of :class:`~arbiter_core.node.WorkQueue`,
+:class:`~arbiter_core.node.StateStore`, :class:`~arbiter_core.node.Broadcaster` and
+:class:`~arbiter_core.node.EventNode` call these before the protected method a backend
+writes, so every node refuses bad input alike, with the same error.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from arbiter_core.node.claim import Claim
 
 
 def require_bytes(value: object, what: str) -> bytes:
@@ -45,3 +56,49 @@ def require_name(value: object, what: str) -> str:
                 "use a name made of real characters"
             ) from None
     return value
+
+
+def require_count(value: object, what: str) -> None:
+    """Refuse a count (``max_messages``) that is not an int of at least 1."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{what} must be >= 1, got {value!r}")
+
+
+def require_timeout(value: float | None) -> None:
+    """Refuse a pull's negative or NaN ``timeout`` (None waits without end, 0 not at all)."""
+    if value is not None and not value >= 0:
+        raise ValueError(f"timeout must be >= 0 or None, got {value!r}")
+
+
+def require_delay(value: float, what: str) -> None:
+    """Refuse a negative or NaN delay (0 is now)."""
+    if not value >= 0:
+        raise ValueError(f"{what} must be >= 0 seconds, got {value!r}")
+
+
+def require_expect(expect: object) -> None:
+    """Refuse an ``expect`` that is not None or a collection of states (str) and None.
+
+    A bare string is refused too: it would be read as a collection of one-letter states.
+    """
+    if expect is None:
+        return
+    if isinstance(expect, (str, bytes)):
+        raise TypeError(f"expect must be a collection of states, got the {expect!r} itself")
+    for state in expect:  # type: ignore[attr-defined]
+        if state is not None and not isinstance(state, str):
+            raise TypeError(f"expected states must be str or None, got {state!r}")
+
+
+def require_claim(claim: Claim) -> None:
+    """Refuse a :class:`~arbiter_core.node.claim.Claim` whose state, states or TTL are wrong."""
+    require_positive(claim.ttl, "claim.ttl")
+    if not isinstance(claim.state, str):
+        raise TypeError(f"claim.state must be a str, got {type(claim.state).__name__}")
+    if isinstance(claim.expect, (str, bytes)):
+        raise TypeError(f"claim.expect must be a collection of states, got {claim.expect!r}")
+    for state in claim.expect:
+        if not isinstance(state, str):
+            raise TypeError(f"claim.expect states must be str, got {state!r}")

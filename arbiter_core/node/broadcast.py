@@ -5,6 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
+from arbiter_core.node.arguments import require_bytes, require_name
+
 EventCallback = Callable[[str, bytes], None]
 """Called as ``callback(event, payload)`` on the node's delivery thread."""
 
@@ -46,20 +48,37 @@ class Broadcaster(ABC):
       not stop delivery to the others. A callback wrapped in :class:`Quick` may
       instead run on the thread that reads events, beside the others.
     * After a reconnect, existing subscriptions are restored by the node.
+
+    The public methods check their arguments (event names, see
+    :func:`~arbiter_core.node.arguments.require_name`; bytes payloads; a callable
+    callback) and then call the protected method of the same name, which is what a
+    backend writes: ``_emit``, ``_subscribe``, ``_unsubscribe``.
     """
 
-    @abstractmethod
     def emit(self, event: str, payload: bytes) -> None:
         """Send ``payload`` to every current subscriber of ``event``."""
+        self._emit(require_name(event, "event"), require_bytes(payload, "payload"))
 
-    @abstractmethod
     def subscribe(self, event: str, callback: EventCallback) -> None:
         """Call ``callback(event, payload)`` for each later ``emit`` of ``event``.
 
         When this returns, the subscription is active: an ``emit`` that starts
         afterwards, from any node, reaches it.
         """
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        self._subscribe(require_name(event, "event"), callback)
 
-    @abstractmethod
     def unsubscribe(self, event: str, callback: EventCallback) -> None:
         """Stop calling ``callback`` for ``event``; unknown pairs are ignored."""
+        self._unsubscribe(require_name(event, "event"), callback)
+
+    # -- what a backend writes; the arguments are checked (see the class docstring)
+    @abstractmethod
+    def _emit(self, event: str, payload: bytes) -> None: ...
+
+    @abstractmethod
+    def _subscribe(self, event: str, callback: EventCallback) -> None: ...
+
+    @abstractmethod
+    def _unsubscribe(self, event: str, callback: EventCallback) -> None: ...

@@ -8,60 +8,42 @@ refuses with an error that names the setting to use.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import NoReturn
 
 from arbiter_core.errors import UnsupportedOperationError
 from arbiter_core.node.broadcast import EventCallback
 from arbiter_core.node.event_node import QUEUE, STATE, EventNode
-from arbiter_core.node.state_store import Record
+from arbiter_core.node.state_store import Expect, Record
 from arbiter_core.node.work_queue import DeadLetter, Delivery
 
 
 class NoStateStore:
-    """Mixin for an :class:`EventNode` whose broker has no state store."""
+    """Mixin for an :class:`EventNode` whose broker has no state store.
+
+    Put it before the node class in the bases: its protected state methods then
+    stand in for the node's. Arguments are still checked first, by the public methods.
+    """
 
     url: str
 
-    def _no_state(self) -> NoReturn:
+    def _no_state(self, *_: object) -> NoReturn:
         raise UnsupportedOperationError(
             f"{self.url} has no state store; set state_url (or ARBITER_STATE_URL) to a "
             "backend that has one, e.g. redis://localhost:6379/0"
         )
 
-    def get(self, key: str) -> Record | None:
-        self._no_state()
-
-    def get_many(self, keys: Collection[str]) -> dict[str, Record]:
-        self._no_state()
-
-    def transition(
-        self,
-        key: str,
-        record: Record,
-        *,
-        ttl: float,
-        expect: Collection[str | None] | None = None,
-    ) -> tuple[bool, Record | None]:
-        self._no_state()
-
-    def delete(self, key: str) -> None:
-        self._no_state()
-
-    def heartbeat(self, worker_id: str, info: bytes, ttl: float) -> None:
-        self._no_state()
-
-    def live_workers(self) -> dict[str, bytes]:
-        self._no_state()
-
-    def remove_worker(self, worker_id: str) -> None:
-        self._no_state()
+    _get = _get_many = _transition = _delete = _no_state
+    _heartbeat = _live_workers = _remove_worker = _no_state
 
 
 class ComposedNode(EventNode):
     """Broadcast and work queues from ``broker``, the state store from ``state``.
 
     Closing the composed node closes both. Both should use the same namespace.
+    Arguments are checked once, by this node's public methods; it hands them on to
+    the protected methods of the other two. The combined operations are the
+    defaults: the broker cannot claim or bury records that live in the other store.
     """
 
     def __init__(self, broker: EventNode, state: EventNode) -> None:
@@ -83,66 +65,61 @@ class ComposedNode(EventNode):
             self.state.close()
 
     # broadcast and queues: the broker
-    def emit(self, event: str, payload: bytes) -> None:
-        self.broker.emit(event, payload)
+    def _emit(self, event: str, payload: bytes) -> None:
+        self.broker._emit(event, payload)
 
-    def subscribe(self, event: str, callback: EventCallback) -> None:
-        self.broker.subscribe(event, callback)
+    def _subscribe(self, event: str, callback: EventCallback) -> None:
+        self.broker._subscribe(event, callback)
 
-    def unsubscribe(self, event: str, callback: EventCallback) -> None:
-        self.broker.unsubscribe(event, callback)
+    def _unsubscribe(self, event: str, callback: EventCallback) -> None:
+        self.broker._unsubscribe(event, callback)
 
-    def push(self, queue: str, body: bytes, *, not_before: float | None = None) -> str:
-        return self.broker.push(queue, body, not_before=not_before)
+    def _push(self, queue: str, body: bytes, not_before: float | None) -> str:
+        return self.broker._push(queue, body, not_before)
 
-    def pull(
-        self, queue: str, *, timeout: float | None, lease: float, max_messages: int = 1
+    def _pull(
+        self, queue: str, timeout: float | None, lease: float, max_messages: int
     ) -> list[Delivery]:
-        return self.broker.pull(queue, timeout=timeout, lease=lease, max_messages=max_messages)
+        return self.broker._pull(queue, timeout, lease, max_messages)
 
-    def ack(self, delivery: Delivery) -> bool:
-        return self.broker.ack(delivery)
+    def _ack(self, delivery: Delivery) -> bool:
+        return self.broker._ack(delivery)
 
-    def nack(self, delivery: Delivery, *, delay: float = 0.0) -> bool:
-        return self.broker.nack(delivery, delay=delay)
+    def _nack(self, delivery: Delivery, delay: float) -> bool:
+        return self.broker._nack(delivery, delay)
 
-    def renew(self, deliveries: Sequence[Delivery], lease: float) -> list[bool]:
-        return self.broker.renew(deliveries, lease)
+    def _renew(self, deliveries: Sequence[Delivery], lease: float) -> list[bool]:
+        return self.broker._renew(deliveries, lease)
 
-    def dead_letter(self, delivery: Delivery, reason: str) -> bool:
-        return self.broker.dead_letter(delivery, reason)
+    def _dead_letter(self, delivery: Delivery, reason: str) -> bool:
+        return self.broker._dead_letter(delivery, reason)
 
-    def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
-        return self.broker.dead_letters(queue, limit=limit)
+    def _dead_letters(self, queue: str, limit: int) -> list[DeadLetter]:
+        return self.broker._dead_letters(queue, limit)
 
-    def queue_size(self, queue: str) -> int:
-        return self.broker.queue_size(queue)
+    def _queue_size(self, queue: str) -> int:
+        return self.broker._queue_size(queue)
 
     # state: the state node
-    def get(self, key: str) -> Record | None:
-        return self.state.get(key)
+    def _get(self, key: str) -> Record | None:
+        return self.state._get(key)
 
-    def get_many(self, keys: Collection[str]) -> dict[str, Record]:
-        return self.state.get_many(keys)
+    def _get_many(self, keys: list[str]) -> dict[str, Record]:
+        return self.state._get_many(keys)
 
-    def transition(
-        self,
-        key: str,
-        record: Record,
-        *,
-        ttl: float,
-        expect: Collection[str | None] | None = None,
+    def _transition(
+        self, key: str, record: Record, ttl: float, expect: Expect
     ) -> tuple[bool, Record | None]:
-        return self.state.transition(key, record, ttl=ttl, expect=expect)
+        return self.state._transition(key, record, ttl, expect)
 
-    def delete(self, key: str) -> None:
-        self.state.delete(key)
+    def _delete(self, key: str) -> None:
+        self.state._delete(key)
 
-    def heartbeat(self, worker_id: str, info: bytes, ttl: float) -> None:
-        self.state.heartbeat(worker_id, info, ttl)
+    def _heartbeat(self, worker_id: str, info: bytes, ttl: float) -> None:
+        self.state._heartbeat(worker_id, info, ttl)
 
-    def live_workers(self) -> dict[str, bytes]:
-        return self.state.live_workers()
+    def _live_workers(self) -> dict[str, bytes]:
+        return self.state._live_workers()
 
-    def remove_worker(self, worker_id: str) -> None:
-        self.state.remove_worker(worker_id)
+    def _remove_worker(self, worker_id: str) -> None:
+        self.state._remove_worker(worker_id)

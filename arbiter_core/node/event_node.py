@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import NamedTuple, TypeVar
 
 from arbiter_core.errors import UnsupportedOperationError
+from arbiter_core.node.arguments import (
+    require_bytes,
+    require_claim,
+    require_count,
+    require_expect,
+    require_name,
+    require_positive,
+    require_timeout,
+)
 from arbiter_core.node.broadcast import Broadcaster
 from arbiter_core.node.claim import Claim
-from arbiter_core.node.state_store import Record, StateStore
+from arbiter_core.node.state_store import Expect, Record, StateStore, require_record
 from arbiter_core.node.work_queue import Delivery, WorkQueue
 
 _Node = TypeVar("_Node", bound="EventNode")
@@ -35,20 +44,63 @@ class TransitionPush(NamedTuple):
     key: str
     record: Record
     ttl: float
-    expect: Collection[str | None] | None
+    expect: Expect
     queue: str
     body: bytes
     not_before: float | None = None
 
 
+class Outcome(NamedTuple):
+    """What :meth:`EventNode.transition_and_ack` stores, and announces if it was written."""
+
+    key: str
+    record: Record
+    ttl: float
+    expect: Expect
+    event: str | None
+    """Emitted with ``payload`` if the record was written; None (or "") emits nothing."""
+    payload: bytes
+
+
+def require_transition_push(item: TransitionPush) -> TransitionPush:
+    """``item`` with its arguments checked (its record and body made bytes if they were not)."""
+    if not isinstance(item, TransitionPush):
+        raise TypeError(f"items must be TransitionPush, got {type(item).__name__}")
+    require_positive(item.ttl, "ttl")
+    record = require_record(item.record)
+    require_expect(item.expect)
+    require_name(item.key, "key")
+    require_name(item.queue, "queue")
+    body = require_bytes(item.body, "body")
+    if record is item.record and body is item.body:
+        return item
+    return item._replace(record=record, body=body)
+
+
+def require_outcome(
+    key: str, record: Record, ttl: float, expect: Expect, event: str | None, payload: bytes
+) -> Outcome:
+    """The checked :class:`Outcome` of a ``transition_and_ack`` call."""
+    require_positive(ttl, "ttl")
+    record = require_record(record)
+    require_expect(expect)
+    if event:
+        require_name(event, "event")
+    return Outcome(
+        require_name(key, "key"), record, ttl, expect, event, require_bytes(payload, "payload")
+    )
+
+
 class EventNode(Broadcaster, WorkQueue, StateStore):
     """The broker abstraction: the only way arbiter talks to the outside world.
 
-    A backend subclasses this and writes the abstract methods of the three
+    A backend subclasses this and writes the protected methods of the three
     faces (:class:`Broadcaster`, :class:`WorkQueue`, :class:`StateStore`, whose
-    docstrings state the guarantees) plus :meth:`close`. Everything else —
-    message encoding and signing, task states, waiting, retries — is built once
-    in the core on top of these methods, for every backend.
+    docstrings state the guarantees and list those methods) plus :attr:`url` and
+    :meth:`close`. The public methods check every argument first, the same way for
+    every backend, so the protected ones receive checked arguments only. Everything
+    else — message encoding and signing, task states, waiting, retries — is built
+    once in the core on top of these methods, for every backend.
 
     Every key a node writes lives under its ``namespace``, so many applications
     can share one broker. Nodes are thread-safe, usable as context managers, and
@@ -85,13 +137,14 @@ class EventNode(Broadcaster, WorkQueue, StateStore):
             )
 
     # -- combined operations: built on the faces; a backend may do each in one round trip
+    #    by overriding the protected method each one calls, which has the default below
     def transition_and_push(
         self,
         key: str,
         record: Record,
         *,
         ttl: float,
-        expect: Collection[str | None] | None,
+        expect: Expect,
         queue: str,
         body: bytes,
         not_before: float | None = None,
@@ -99,12 +152,12 @@ class EventNode(Broadcaster, WorkQueue, StateStore):
         """:meth:`transition`, then push ``body`` only if the record was written.
 
         The record exists before any worker can pull the message. A backend may
-        override this to do both in one round trip, in this order.
+        override ``_transition_and_push`` to do both in one round trip, in this
+        order, and should bind the message to the record (see
+        :mod:`~arbiter_core.node.burial`).
         """
-        written, _ = self.transition(key, record, ttl=ttl, expect=expect)
-        if written:
-            self.push(queue, body, not_before=not_before)
-        return written
+        item = TransitionPush(key, record, ttl, expect, queue, body, not_before)
+        return self._transition_and_push(require_transition_push(item))
 
     def transition_and_push_many(self, items: Sequence[TransitionPush]) -> list[bool]:
         """:meth:`transition_and_push` for each item, in order; whether each was written.
@@ -112,20 +165,10 @@ class EventNode(Broadcaster, WorkQueue, StateStore):
         Each item keeps the single call's guarantee (its record exists before its
         message can be pulled; pushed only if written). Items are independent: the
         batch is not atomic, and a broker error may leave a prefix of it applied.
-        A backend may override this to send the whole batch in one round trip.
+        A backend may override ``_transition_and_push_many`` to send the whole batch
+        in one round trip. Every item is checked before any is applied.
         """
-        return [
-            self.transition_and_push(
-                item.key,
-                item.record,
-                ttl=item.ttl,
-                expect=item.expect,
-                queue=item.queue,
-                body=item.body,
-                not_before=item.not_before,
-            )
-            for item in items
-        ]
+        return self._transition_and_push_many([require_transition_push(item) for item in items])
 
     def transition_and_ack(
         self,
@@ -134,21 +177,18 @@ class EventNode(Broadcaster, WorkQueue, StateStore):
         record: Record,
         *,
         ttl: float,
-        expect: Collection[str | None] | None,
+        expect: Expect,
         event: str | None = None,
         payload: bytes = b"",
     ) -> bool:
         """Store an outcome, emit ``payload`` on ``event`` if it was written, then ack.
 
         Stored before acked: a crash in between redelivers the message rather than
-        losing the outcome. A backend may override this to do all three in one
-        round trip, in this order.
+        losing the outcome. A backend may override ``_transition_and_ack`` to do all
+        three in one round trip, in this order.
         """
-        written, _ = self.transition(key, record, ttl=ttl, expect=expect)
-        if written and event:
-            self.emit(event, payload)
-        self.ack(delivery)
-        return written
+        outcome = require_outcome(key, record, ttl, expect, event, payload)
+        return self._transition_and_ack(delivery, outcome)
 
     def transition_ack_and_pull(
         self,
@@ -157,7 +197,7 @@ class EventNode(Broadcaster, WorkQueue, StateStore):
         record: Record,
         *,
         ttl: float,
-        expect: Collection[str | None] | None,
+        expect: Expect,
         event: str | None = None,
         payload: bytes = b"",
         lease: float,
@@ -169,18 +209,15 @@ class EventNode(Broadcaster, WorkQueue, StateStore):
 
         A worker that just finished a task stores it and takes its next message
         in one call: on a remote broker, one round trip per task instead of two.
-        Returns whether the record was written, and the messages leased.
+        Returns whether the record was written, and the messages leased. A backend
+        may override ``_transition_ack_and_pull``.
         """
-        written = self.transition_and_ack(
-            delivery, key, record, ttl=ttl, expect=expect, event=event, payload=payload
-        )
-        if claim is None:
-            taken = self.pull(delivery.queue, timeout=0, lease=lease, max_messages=max_messages)
-        else:
-            taken = self.pull_and_claim(
-                delivery.queue, timeout=0, lease=lease, max_messages=max_messages, claim=claim
-            )
-        return written, taken
+        require_positive(lease, "lease")
+        require_count(max_messages, "max_messages")
+        if claim is not None:
+            require_claim(claim)
+        outcome = require_outcome(key, record, ttl, expect, event, payload)
+        return self._transition_ack_and_pull(delivery, outcome, lease, max_messages, claim)
 
     def pull_and_claim(
         self,
@@ -193,12 +230,54 @@ class EventNode(Broadcaster, WorkQueue, StateStore):
     ) -> list[Delivery]:
         """:meth:`pull`, claiming the record of each message pushed with one.
 
-        See :mod:`arbiter_core.node.claim`: a backend that overrides this moves each
-        bound record to ``claim.state`` atomically with the lease (the start gate of
-        a task, without a round trip of its own). This default claims nothing: every
-        ``Delivery.claim`` is None, and the caller transitions the records itself.
+        See :mod:`arbiter_core.node.claim`: a backend that overrides
+        ``_pull_and_claim`` moves each bound record to ``claim.state`` atomically
+        with the lease (the start gate of a task, without a round trip of its own).
+        The default claims nothing: every ``Delivery.claim`` is None, and the caller
+        transitions the records itself.
         """
-        return self.pull(queue, timeout=timeout, lease=lease, max_messages=max_messages)
+        require_positive(lease, "lease")
+        require_count(max_messages, "max_messages")
+        require_claim(claim)
+        require_timeout(timeout)
+        return self._pull_and_claim(
+            require_name(queue, "queue"), timeout, lease, max_messages, claim
+        )
+
+    # -- the combined operations' defaults, on the faces' protected methods
+    def _transition_and_push(self, item: TransitionPush) -> bool:
+        written, _ = self._transition(item.key, item.record, item.ttl, item.expect)
+        if written:
+            self._push(item.queue, item.body, item.not_before)
+        return written
+
+    def _transition_and_push_many(self, items: list[TransitionPush]) -> list[bool]:
+        return [self._transition_and_push(item) for item in items]
+
+    def _transition_and_ack(self, delivery: Delivery, outcome: Outcome) -> bool:
+        written, _ = self._transition(outcome.key, outcome.record, outcome.ttl, outcome.expect)
+        if written and outcome.event:
+            self._emit(outcome.event, outcome.payload)
+        self._ack(delivery)
+        return written
+
+    def _transition_ack_and_pull(
+        self,
+        delivery: Delivery,
+        outcome: Outcome,
+        lease: float,
+        max_messages: int,
+        claim: Claim | None,
+    ) -> tuple[bool, list[Delivery]]:
+        written = self._transition_and_ack(delivery, outcome)
+        if claim is None:
+            return written, self._pull(delivery.queue, 0, lease, max_messages)
+        return written, self._pull_and_claim(delivery.queue, 0, lease, max_messages, claim)
+
+    def _pull_and_claim(
+        self, queue: str, timeout: float | None, lease: float, max_messages: int, claim: Claim
+    ) -> list[Delivery]:
+        return self._pull(queue, timeout, lease, max_messages)
 
     def __enter__(self: _Node) -> _Node:
         return self

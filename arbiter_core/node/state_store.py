@@ -5,6 +5,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TypeAlias
+
+from arbiter_core.node.arguments import (
+    require_bytes,
+    require_expect,
+    require_name,
+    require_positive,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +25,23 @@ class Record:
 
 ABSENT = None
 """In ``transition(..., expect=…)``: the record must not exist yet."""
+
+Expect: TypeAlias = Collection[str | None] | None
+"""What ``transition`` takes as ``expect``: None (write anyway) or the allowed states."""
+
+
+def require_record(record: object) -> Record:
+    """``record`` if it is a :class:`Record` with a str state and bytes data, else an error.
+
+    Data given as a bytearray or memoryview comes back copied into a new record.
+    """
+    if not isinstance(record, Record):
+        raise TypeError(f"record must be a Record, got {type(record).__name__}")
+    if not isinstance(record.state, str):
+        raise TypeError(f"record.state must be a str, got {type(record.state).__name__}")
+    if isinstance(record.data, bytes):
+        return record
+    return Record(record.state, require_bytes(record.data, "record.data"))
 
 
 class StateStore(ABC):
@@ -32,24 +57,25 @@ class StateStore(ABC):
     * The worker registry lists exactly the workers whose last ``heartbeat``
       is younger than the TTL it gave.
     * Every method is safe to call from any thread.
+
+    The public methods check their arguments (keys and worker ids are names, see
+    :func:`~arbiter_core.node.arguments.require_name`; TTLs are positive; data is
+    bytes) and then call the protected method of the same name, which is what a
+    backend writes: ``_get``, ``_get_many``, ``_transition``, ``_delete``,
+    ``_heartbeat``, ``_live_workers``, ``_remove_worker``. Those receive checked
+    arguments only.
     """
 
-    @abstractmethod
     def get(self, key: str) -> Record | None:
         """The record stored at ``key``, or None if absent or expired."""
+        return self._get(require_name(key, "key"))
 
-    @abstractmethod
     def get_many(self, keys: Collection[str]) -> dict[str, Record]:
         """The records that exist among ``keys`` (one round trip where the store allows)."""
+        return self._get_many([require_name(key, "key") for key in keys])
 
-    @abstractmethod
     def transition(
-        self,
-        key: str,
-        record: Record,
-        *,
-        ttl: float,
-        expect: Collection[str | None] | None = None,
+        self, key: str, record: Record, *, ttl: float, expect: Expect = None
     ) -> tuple[bool, Record | None]:
         """Write ``record`` (expiring after ``ttl`` seconds) if the current state allows it.
 
@@ -58,19 +84,50 @@ class StateStore(ABC):
         ``expect`` stands for "no record". Returns ``(written, current)`` where
         ``current`` is the record now stored (the new one if written).
         """
+        require_positive(ttl, "ttl")
+        record = require_record(record)
+        require_expect(expect)
+        return self._transition(require_name(key, "key"), record, ttl, expect)
 
-    @abstractmethod
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
+        self._delete(require_name(key, "key"))
 
-    @abstractmethod
     def heartbeat(self, worker_id: str, info: bytes, ttl: float) -> None:
         """Register or refresh a live worker; it counts as gone ``ttl`` seconds after."""
+        require_positive(ttl, "ttl")
+        info = require_bytes(info, "info")
+        self._heartbeat(require_name(worker_id, "worker_id"), info, ttl)
 
-    @abstractmethod
     def live_workers(self) -> dict[str, bytes]:
         """Every worker whose heartbeat has not expired, with its latest info."""
+        return self._live_workers()
 
-    @abstractmethod
     def remove_worker(self, worker_id: str) -> None:
         """Drop a worker from the registry (a clean shutdown says goodbye)."""
+        self._remove_worker(require_name(worker_id, "worker_id"))
+
+    # -- what a backend writes; the arguments are checked (see the class docstring)
+    @abstractmethod
+    def _get(self, key: str) -> Record | None: ...
+
+    @abstractmethod
+    def _get_many(self, keys: list[str]) -> dict[str, Record]: ...
+
+    @abstractmethod
+    def _transition(
+        self, key: str, record: Record, ttl: float, expect: Expect
+    ) -> tuple[bool, Record | None]:
+        """Atomically: compare the current state with ``expect``, write if it is allowed."""
+
+    @abstractmethod
+    def _delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def _heartbeat(self, worker_id: str, info: bytes, ttl: float) -> None: ...
+
+    @abstractmethod
+    def _live_workers(self) -> dict[str, bytes]: ...
+
+    @abstractmethod
+    def _remove_worker(self, worker_id: str) -> None: ...

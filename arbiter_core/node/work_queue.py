@@ -7,6 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from arbiter_core.node.arguments import (
+    require_bytes,
+    require_count,
+    require_delay,
+    require_name,
+    require_positive,
+    require_timeout,
+)
+
 if TYPE_CHECKING:
     from arbiter_core.node.claim import Claimed
 
@@ -68,13 +77,19 @@ class WorkQueue(ABC):
       (see :mod:`arbiter_core.node.burial`).
     * ``pull`` blocks on the broker (no sleep-polling) until a message is ready
       or ``timeout`` passes; ``timeout=0`` returns at once.
+
+    The public methods check their arguments (queue names, see
+    :func:`~arbiter_core.node.arguments.require_name`; bytes bodies; positive leases;
+    ``max_messages`` of at least 1; no negative timeout or delay) and then call the
+    protected method of the same name, which is what a backend writes: ``_push``,
+    ``_pull``, ``_ack``, ``_nack``, ``_renew``, ``_dead_letter``, ``_dead_letters``,
+    ``_queue_size``. Those receive checked arguments only.
     """
 
-    @abstractmethod
     def push(self, queue: str, body: bytes, *, not_before: float | None = None) -> str:
         """Store ``body`` on ``queue`` (deliverable from ``not_before``); return its message id."""
+        return self._push(require_name(queue, "queue"), require_bytes(body, "body"), not_before)
 
-    @abstractmethod
     def pull(
         self, queue: str, *, timeout: float | None, lease: float, max_messages: int = 1
     ) -> list[Delivery]:
@@ -84,31 +99,66 @@ class WorkQueue(ABC):
         Returns an empty list on timeout, or when the node is closed (by
         another thread) while the pull waits.
         """
+        require_positive(lease, "lease")
+        require_count(max_messages, "max_messages")
+        require_timeout(timeout)
+        return self._pull(require_name(queue, "queue"), timeout, lease, max_messages)
 
-    @abstractmethod
     def ack(self, delivery: Delivery) -> bool:
         """Remove the message for good; False if the lease was no longer held."""
+        return self._ack(delivery)
 
-    @abstractmethod
     def nack(self, delivery: Delivery, *, delay: float = 0.0) -> bool:
         """Release the lease so the message is delivered again after ``delay`` seconds.
 
         False if the lease was no longer held. A message that has used up its
         deliveries goes to the dead letters instead (see the class docstring).
         """
+        require_delay(delay, "delay")
+        return self._nack(delivery, delay)
 
-    @abstractmethod
     def renew(self, deliveries: Sequence[Delivery], lease: float) -> list[bool]:
         """Restart the leases (``lease`` seconds from now); per delivery, whether still held."""
+        require_positive(lease, "lease")
+        return self._renew(deliveries, lease)
 
-    @abstractmethod
     def dead_letter(self, delivery: Delivery, reason: str) -> bool:
         """Move the message to the dead letters with ``reason``; False if the lease was lost."""
+        if not isinstance(reason, str):
+            raise TypeError(f"reason must be a str, got {type(reason).__name__}")
+        return self._dead_letter(delivery, reason)
 
-    @abstractmethod
     def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
-        """The queue's dead letters, oldest first (up to ``limit``)."""
+        """The queue's dead letters, oldest first (up to ``limit``; none if it is 0 or less)."""
+        return self._dead_letters(require_name(queue, "queue"), limit)
 
-    @abstractmethod
     def queue_size(self, queue: str) -> int:
         """Messages stored and not yet acked or dead-lettered: ready, delayed or leased."""
+        return self._queue_size(require_name(queue, "queue"))
+
+    # -- what a backend writes; the arguments are checked (see the class docstring)
+    @abstractmethod
+    def _push(self, queue: str, body: bytes, not_before: float | None) -> str: ...
+
+    @abstractmethod
+    def _pull(
+        self, queue: str, timeout: float | None, lease: float, max_messages: int
+    ) -> list[Delivery]: ...
+
+    @abstractmethod
+    def _ack(self, delivery: Delivery) -> bool: ...
+
+    @abstractmethod
+    def _nack(self, delivery: Delivery, delay: float) -> bool: ...
+
+    @abstractmethod
+    def _renew(self, deliveries: Sequence[Delivery], lease: float) -> list[bool]: ...
+
+    @abstractmethod
+    def _dead_letter(self, delivery: Delivery, reason: str) -> bool: ...
+
+    @abstractmethod
+    def _dead_letters(self, queue: str, limit: int) -> list[DeadLetter]: ...
+
+    @abstractmethod
+    def _queue_size(self, queue: str) -> int: ...

@@ -4,26 +4,16 @@ A plugin author needs only :data:`hookimpl` and the hooks documented in
 :mod:`arbiter_core.plugins.hookspecs`; the rest is for code that looks plugins up.
 """
 
+from arbiter_core.plugins.declarations import PoolInfo, Provided, PublicNameInfo, SchemeInfo
 from arbiter_core.plugins.hookspecs import PROJECT, NodeFactory, PoolFactory, hookimpl, hookspec
-from arbiter_core.plugins.manager import (
-    ENTRY_POINT_GROUP,
-    BrokenPlugin,
-    LifecycleHooks,
-    PluginInfo,
-    PluginRegistry,
-    PoolInfo,
-    Provided,
-    PublicNameInfo,
-    SchemeInfo,
-    default_registry,
-    url_scheme,
-)
+from arbiter_core.plugins.loading import ENTRY_POINT_GROUP, BrokenPlugin, PluginInfo
+from arbiter_core.plugins.registry import PluginRegistry, default_registry
+from arbiter_core.plugins.schemes import url_scheme
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "PROJECT",
     "BrokenPlugin",
-    "LifecycleHooks",
     "NodeFactory",
     "PluginInfo",
     "PluginRegistry",

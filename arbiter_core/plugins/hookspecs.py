@@ -100,7 +100,14 @@ def arbiter_public_names() -> Mapping[str, str]:
 # that called Arbiter.apply), so it must return quickly: hand slow work (network
 # exports) to a queue of your own. An exception raised by an observer is logged
 # with the plugin's name and never reaches the task or the other observers.
-# Observers return None.
+# Observers return None and cannot be wrappers.
+#
+# Every hook whose name starts with OBSERVER_PREFIX is an observer: arbiter calls it
+# with PluginRegistry.notify(hook_name, **arguments), the arguments being exactly
+# the spec's, so a new observer needs only its spec here.
+
+OBSERVER_PREFIX = "arbiter_task_"
+"""Hooks named ``arbiter_task_*`` are task-lifecycle observers."""
 
 
 @hookspec

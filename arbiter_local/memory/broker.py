@@ -47,10 +47,10 @@ from arbiter_core.node import (
     DeadLetter,
     Delivery,
     EventCallback,
+    Expect,
     Record,
+    TransitionPush,
     buried_data,
-    require_bytes,
-    require_positive,
 )
 
 DEAD_LETTER_LIMIT = 10_000
@@ -145,7 +145,8 @@ class MemoryBroker:
     """Queues, records, workers and pub/sub for every node in one process that shares a name.
 
     Thread-safe; every method takes the ``namespace`` of the calling node, so
-    applications sharing a broker never see each other's keys. Nodes normally
+    applications sharing a broker never see each other's keys. Arguments arrive
+    checked (by the node's public methods, see :mod:`arbiter_core.node.arguments`). Nodes normally
     get their broker by name through :class:`MemoryEventNode`; a broker lives
     as long as some node references it.
     """
@@ -169,29 +170,18 @@ class MemoryBroker:
 
     def push(self, namespace: str, queue: str, body: bytes, *, not_before: float | None) -> str:
         """Store ``body`` on ``queue``, ready now or held until ``not_before`` (a time.time())."""
-        message = _Message(uuid.uuid4().hex, require_bytes(body, "body"), time.time())
+        message = _Message(uuid.uuid4().hex, body, time.time())
         with self._lock:
             self._push(namespace, queue, message, not_before)
         return message.message_id
 
-    def transition_and_push(
-        self,
-        namespace: str,
-        key: str,
-        record: Record,
-        *,
-        ttl: float,
-        expect: Collection[str | None] | None,
-        queue: str,
-        body: bytes,
-        not_before: float | None,
-    ) -> bool:
-        """Write the record and, only if written, push ``body`` bound to it, in one step."""
-        message = _Message(uuid.uuid4().hex, require_bytes(body, "body"), time.time(), record=key)
+    def transition_and_push(self, namespace: str, item: TransitionPush) -> bool:
+        """Write the record and, only if written, push the body bound to it, in one step."""
+        message = _Message(uuid.uuid4().hex, item.body, time.time(), record=item.key)
         with self._lock:
-            written, _ = self._transition(namespace, key, record, ttl=ttl, expect=expect)
+            written, _ = self._transition(namespace, item.key, item.record, item.ttl, item.expect)
             if written:
-                self._push(namespace, queue, message, not_before)
+                self._push(namespace, item.queue, message, item.not_before)
             return written
 
     def _push(
@@ -224,11 +214,6 @@ class MemoryBroker:
         the caller's deadline, when the next delayed message or lease falls
         due, on a push, or when ``cancelled`` is set (then returns ``[]``).
         """
-        require_positive(lease, "lease")
-        if max_messages < 1:
-            raise ValueError(f"max_messages must be >= 1, got {max_messages!r}")
-        if timeout is not None and timeout < 0:
-            raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             q = self._queue(namespace, queue)
@@ -263,7 +248,7 @@ class MemoryBroker:
             self._after_removal(namespace, delivery.queue, q)
             return True
 
-    def nack(self, namespace: str, delivery: Delivery, *, delay: float) -> bool:
+    def nack(self, namespace: str, delivery: Delivery, delay: float) -> bool:
         """Release the lease: the message is ready again (after ``delay``) or, spent, dead."""
         with self._lock:
             q, message = self._held(namespace, delivery)
@@ -277,7 +262,6 @@ class MemoryBroker:
 
     def renew(self, namespace: str, deliveries: Sequence[Delivery], lease: float) -> list[bool]:
         """Restart each lease still held to ``lease`` seconds from now."""
-        require_positive(lease, "lease")
         held = []
         with self._lock:
             for delivery in deliveries:
@@ -301,7 +285,7 @@ class MemoryBroker:
             self._after_removal(namespace, delivery.queue, q)
             return True
 
-    def dead_letters(self, namespace: str, queue: str, *, limit: int) -> list[DeadLetter]:
+    def dead_letters(self, namespace: str, queue: str, limit: int) -> list[DeadLetter]:
         """The queue's dead letters, oldest first."""
         with self._lock:
             q = self._queues.get((namespace, queue))
@@ -512,31 +496,15 @@ class MemoryBroker:
             return found
 
     def transition(
-        self,
-        namespace: str,
-        key: str,
-        record: Record,
-        *,
-        ttl: float,
-        expect: Collection[str | None] | None,
+        self, namespace: str, key: str, record: Record, ttl: float, expect: Expect
     ) -> tuple[bool, Record | None]:
         """Compare the current state with ``expect`` and write, as one step under the lock."""
         with self._lock:
-            return self._transition(namespace, key, record, ttl=ttl, expect=expect)
+            return self._transition(namespace, key, record, ttl, expect)
 
     def _transition(
-        self,
-        namespace: str,
-        key: str,
-        record: Record,
-        *,
-        ttl: float,
-        expect: Collection[str | None] | None,
+        self, namespace: str, key: str, record: Record, ttl: float, expect: Expect
     ) -> tuple[bool, Record | None]:
-        require_positive(ttl, "ttl")
-        if not isinstance(record.state, str):
-            raise TypeError(f"record.state must be a str, got {type(record.state).__name__}")
-        new = Record(record.state, require_bytes(record.data, "record.data"))
         now = time.monotonic()
         self._purge_records(now)
         current = self._live_record(namespace, key, now)
@@ -545,9 +513,9 @@ class MemoryBroker:
             if state not in expect:
                 return False, current
         expires = now + ttl
-        self._records[namespace, key] = (new, expires)
+        self._records[namespace, key] = (record, expires)
         heapq.heappush(self._record_expiry, (expires, namespace, key))
-        return True, new
+        return True, record
 
     def delete(self, namespace: str, key: str) -> None:
         with self._lock:
@@ -579,8 +547,6 @@ class MemoryBroker:
     # ------------------------------------------------------------------ workers
 
     def heartbeat(self, namespace: str, worker_id: str, info: bytes, ttl: float) -> None:
-        require_positive(ttl, "ttl")
-        info = require_bytes(info, "info")
         with self._lock:
             self._workers.setdefault(namespace, {})[worker_id] = (info, time.monotonic() + ttl)
 
@@ -620,7 +586,6 @@ class MemoryBroker:
         one emitter in the order they were emitted. Subscriptions of nodes
         that were garbage-collected without ``close()`` are dropped here.
         """
-        payload = require_bytes(payload, "payload")
         with self._lock:
             self._emit(namespace, event, payload)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from arbiter_core.errors import ConfigurationError, NodeClosedError
@@ -25,7 +25,9 @@ from arbiter_core.node import (
     Delivery,
     EventCallback,
     EventNode,
+    Expect,
     Record,
+    TransitionPush,
 )
 from arbiter_core.settings import DEFAULT_MAX_DELIVERIES, Settings
 from arbiter_local.memory.broker import MemoryBroker, Sink, Subscription
@@ -175,10 +177,10 @@ class MemoryEventNode(EventNode):
 
     # broadcast
 
-    def emit(self, event: str, payload: bytes) -> None:
+    def _emit(self, event: str, payload: bytes) -> None:
         self._broker().emit(self.namespace, event, payload)
 
-    def subscribe(self, event: str, callback: EventCallback) -> None:
+    def _subscribe(self, event: str, callback: EventCallback) -> None:
         conn = self._conn
         with conn.lock:
             broker = self._broker()
@@ -196,7 +198,7 @@ class MemoryEventNode(EventNode):
                 conn.thread.start()
             broker.subscribe(self.namespace, subscription)
 
-    def unsubscribe(self, event: str, callback: EventCallback) -> None:
+    def _unsubscribe(self, event: str, callback: EventCallback) -> None:
         conn = self._conn
         with conn.lock:
             broker = self._broker()
@@ -206,11 +208,11 @@ class MemoryEventNode(EventNode):
 
     # work queues
 
-    def push(self, queue: str, body: bytes, *, not_before: float | None = None) -> str:
+    def _push(self, queue: str, body: bytes, not_before: float | None) -> str:
         return self._broker().push(self.namespace, queue, body, not_before=not_before)
 
-    def pull(
-        self, queue: str, *, timeout: float | None, lease: float, max_messages: int = 1
+    def _pull(
+        self, queue: str, timeout: float | None, lease: float, max_messages: int
     ) -> list[Delivery]:
         return self._broker().pull(
             self.namespace,
@@ -222,69 +224,51 @@ class MemoryEventNode(EventNode):
             cancelled=self._conn.closed,
         )
 
-    def ack(self, delivery: Delivery) -> bool:
+    def _ack(self, delivery: Delivery) -> bool:
         return self._broker().ack(self.namespace, delivery)
 
-    def nack(self, delivery: Delivery, *, delay: float = 0.0) -> bool:
-        return self._broker().nack(self.namespace, delivery, delay=delay)
+    def _nack(self, delivery: Delivery, delay: float) -> bool:
+        return self._broker().nack(self.namespace, delivery, delay)
 
-    def renew(self, deliveries: Sequence[Delivery], lease: float) -> list[bool]:
+    def _renew(self, deliveries: Sequence[Delivery], lease: float) -> list[bool]:
         return self._broker().renew(self.namespace, deliveries, lease)
 
-    def dead_letter(self, delivery: Delivery, reason: str) -> bool:
+    def _dead_letter(self, delivery: Delivery, reason: str) -> bool:
         return self._broker().dead_letter(self.namespace, delivery, reason)
 
-    def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
-        return self._broker().dead_letters(self.namespace, queue, limit=limit)
+    def _dead_letters(self, queue: str, limit: int) -> list[DeadLetter]:
+        return self._broker().dead_letters(self.namespace, queue, limit)
 
-    def queue_size(self, queue: str) -> int:
+    def _queue_size(self, queue: str) -> int:
         return self._broker().queue_size(self.namespace, queue)
 
     # state
 
-    def get(self, key: str) -> Record | None:
+    def _get(self, key: str) -> Record | None:
         return self._broker().get(self.namespace, key)
 
-    def get_many(self, keys: Collection[str]) -> dict[str, Record]:
+    def _get_many(self, keys: list[str]) -> dict[str, Record]:
         return self._broker().get_many(self.namespace, keys)
 
-    def transition(
-        self,
-        key: str,
-        record: Record,
-        *,
-        ttl: float,
-        expect: Collection[str | None] | None = None,
+    def _transition(
+        self, key: str, record: Record, ttl: float, expect: Expect
     ) -> tuple[bool, Record | None]:
-        return self._broker().transition(self.namespace, key, record, ttl=ttl, expect=expect)
+        return self._broker().transition(self.namespace, key, record, ttl, expect)
 
-    def transition_and_push(
-        self,
-        key: str,
-        record: Record,
-        *,
-        ttl: float,
-        expect: Collection[str | None] | None,
-        queue: str,
-        body: bytes,
-        not_before: float | None = None,
-    ) -> bool:
+    def _transition_and_push(self, item: TransitionPush) -> bool:
         """One step under the broker's lock; the message is bound to the record."""
-        return self._broker().transition_and_push(
-            self.namespace, key, record, ttl=ttl, expect=expect, queue=queue, body=body,
-            not_before=not_before,
-        )  # fmt: skip
+        return self._broker().transition_and_push(self.namespace, item)
 
-    def delete(self, key: str) -> None:
+    def _delete(self, key: str) -> None:
         self._broker().delete(self.namespace, key)
 
-    def heartbeat(self, worker_id: str, info: bytes, ttl: float) -> None:
+    def _heartbeat(self, worker_id: str, info: bytes, ttl: float) -> None:
         self._broker().heartbeat(self.namespace, worker_id, info, ttl)
 
-    def live_workers(self) -> dict[str, bytes]:
+    def _live_workers(self) -> dict[str, bytes]:
         return self._broker().live_workers(self.namespace)
 
-    def remove_worker(self, worker_id: str) -> None:
+    def _remove_worker(self, worker_id: str) -> None:
         self._broker().remove_worker(self.namespace, worker_id)
 
 

@@ -86,7 +86,7 @@ def test_arbitrary_envelopes_never_stop_the_minion(
         return x * 2
 
     with running(app, workers=2) as thread:
-        worker = app._worker
+        worker = app._run
         assert worker is not None
 
         @settings(

@@ -17,7 +17,7 @@ import pytest
 from arbiter_core import records
 from arbiter_core.client import Arbiter
 from arbiter_core.minion import Minion
-from arbiter_core.minion.worker import Worker
+from arbiter_core.minion.lanes import Lanes
 from arbiter_core.node import EventNode, Record
 from arbiter_core.wire import Envelope, WireFormat
 from tests.distributed.conftest import LEASE, running
@@ -181,10 +181,10 @@ def test_an_unbound_malformed_message_still_ends_its_record(arbiter: Arbiter, ap
 def test_a_lane_that_crashes_on_a_bug_says_so(
     app: Minion, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def bug(self: Worker, first: object) -> None:
+    def bug(self: Lanes, first: object) -> None:
         raise RuntimeError("an arbiter bug")
 
-    monkeypatch.setattr(Worker, "_serve", bug)
+    monkeypatch.setattr(Lanes, "_serve", bug)
     with (
         caplog.at_level(logging.CRITICAL, "arbiter.minion"),
         pytest.raises(RuntimeError, match="an arbiter bug"),

@@ -1,0 +1,102 @@
+"""The tasks a minion's run holds leases for, behind one lock.
+
+What the keeper renews, a kill looks up, the drain waits for and the heartbeat
+counts is this one map, so they can never disagree about what is running. A task
+is admitted only while the run is not stopping (checked under the same lock the
+drain takes), so the drain sees every task that started.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from arbiter_core.minion.registry import TaskDefinition
+from arbiter_core.node import Delivery
+from arbiter_core.wire import Envelope
+
+
+@dataclass
+class InFlight:
+    """A running task: its lease, its envelope and the pool's future."""
+
+    delivery: Delivery
+    envelope: Envelope
+    definition: TaskDefinition
+    future: Future[Any]
+    started_at: float
+    cancel: threading.Event | None = None  # set on kill, for in-process tasks to notice
+    requeue: bool = False  # shutdown gave it back to the queue: store no outcome
+    inline: bool = False  # the lane that started it runs it (the pool's run_here)
+    lane: threading.Thread | None = None  # that lane
+    described: bool = True  # False: a pull claimed the record; it lacks start time and worker
+
+
+class InFlightTasks:
+    """Task id → :class:`InFlight`; ``lock`` is also what a stopping run notifies."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Condition()
+        self._items: dict[str, InFlight] = {}
+
+    def admit(self, launch: Callable[[], InFlight], stopping: threading.Event) -> InFlight | None:
+        """Launch a task and add it, unless the run is stopping (the drain has begun: None).
+
+        ``launch`` runs under the lock, so the drain, which takes it after the run
+        started stopping, either sees the task or it was never launched.
+        """
+        with self.lock:
+            if stopping.is_set():
+                return None
+            item = launch()
+            self._items[item.envelope.id] = item
+            return item
+
+    def get(self, task_id: str) -> InFlight | None:
+        with self.lock:
+            return self._items.get(task_id)
+
+    def remove(self, item: InFlight) -> None:
+        with self.lock:
+            self._items.pop(item.envelope.id, None)
+            self.lock.notify_all()
+
+    def requeued(self, item: InFlight) -> bool:
+        with self.lock:
+            return item.requeue
+
+    def busy(self) -> int:
+        with self.lock:
+            return len(self._items)
+
+    def leased(self) -> list[Delivery]:
+        with self.lock:
+            return [item.delivery for item in self._items.values()]
+
+    def undescribed(self) -> list[InFlight]:
+        """Tasks whose record a pull claimed and nobody has described yet; now they are."""
+        with self.lock:
+            items = [i for i in self._items.values() if not i.described and not i.requeue]
+            for item in items:
+                item.described = True
+        return items
+
+    def wait_then_requeue(self, grace: float) -> list[InFlight]:
+        """Wait up to ``grace`` seconds for every task to finish; mark the rest requeued."""
+        with self.lock:
+            self.lock.wait_for(lambda: not self._items, timeout=grace)
+            leftovers = list(self._items.values())
+            for item in leftovers:
+                item.requeue = True
+        return leftovers
+
+    def wait_for(self, predicate: Callable[[], bool]) -> None:
+        with self.lock:
+            self.lock.wait_for(predicate)
+
+    def notify(self) -> None:
+        with self.lock:
+            self.lock.notify_all()

@@ -1,0 +1,134 @@
+"""One ``Minion.run``: the parts of a serving minion, assembled, started and stopped.
+
+The life cycle, and where each step lives:
+
+1. :mod:`~arbiter_core.minion.lanes`: one lane per slot pulls a message when free.
+2. :mod:`~arbiter_core.minion.starting`: decode, check, gate, hand to the pool.
+3. :mod:`~arbiter_core.minion.keeper`: leases and the heartbeat are renewed.
+4. :mod:`~arbiter_core.minion.outcome`: the outcome (or a retry) is stored, the
+   waiter woken, follow-ups (:mod:`~arbiter_core.minion.follow_ups`) pushed,
+   and only then the message acked.
+5. :mod:`~arbiter_core.minion.control`: kills arrive as control events.
+6. :mod:`~arbiter_core.minion.shutdown`: a stop drains within the grace period
+   and gives the rest back.
+
+Each run has its own state (nothing is shared between runs or minions); the
+in-flight map (:mod:`~arbiter_core.minion.inflight`) is the one record of what
+it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+
+from arbiter_core import records
+from arbiter_core.minion.control import Control
+from arbiter_core.minion.follow_ups import Advance, FollowUps
+from arbiter_core.minion.inflight import InFlightTasks
+from arbiter_core.minion.keeper import Keeper
+from arbiter_core.minion.lanes import Lanes
+from arbiter_core.minion.outcome import Outcomes
+from arbiter_core.minion.registry import TaskRegistry
+from arbiter_core.minion.run_context import RunContext
+from arbiter_core.minion.shutdown import Shutdown
+from arbiter_core.minion.starting import Starter
+from arbiter_core.node import Claim
+from arbiter_core.pool import WorkerPool
+
+
+class MinionRun:
+    """The state of one run: slots, lanes, in-flight tasks, the keeper; nothing shared."""
+
+    def __init__(
+        self,
+        context: RunContext,
+        tasks: TaskRegistry,
+        advance: Advance,
+        pool: WorkerPool,
+        *,
+        slots: int,
+        grace: float,
+    ) -> None:
+        self.context = context
+        self.node = context.node
+        self.tasks = tasks
+        self.slots = slots
+        self.grace = grace
+        self.started_at = time.time()
+        self.stopping = threading.Event()
+        self.inflight = InFlightTasks()
+        # Pulls move a task's record to running with the lease (on backends that can),
+        # so a start costs no round trip of its own.
+        claim = Claim(records.RUNNING, records.CLAIMABLE, context.settings.result_ttl)
+        self.outcomes = Outcomes(context, FollowUps(context, advance), claim)
+        self.shutdown = Shutdown(self.outcomes, self.inflight, pool)
+        starter = Starter(
+            tasks, self.outcomes, self.inflight, pool,
+            stopping=self.stopping, give_back=self.shutdown.give_back,
+        )  # fmt: skip
+        self.lanes = Lanes(starter, self.inflight, self.stopping, on_crash=self.stop)
+        self.control = Control(context, self.inflight, pool)
+        self.keeper = Keeper(
+            context.node, context.worker_id, context.settings.lease,
+            leased=self.inflight.leased, info=self.heartbeat_info,
+            after_beat=self.describe_running,
+        )  # fmt: skip
+
+    @property
+    def crashed(self) -> BaseException | None:
+        """What stopped a lane (a bug in arbiter), raised again by :meth:`run`."""
+        return self.lanes.crashed
+
+    def run(self) -> None:
+        """Serve until :meth:`stop`; then drain, and give back what did not finish."""
+        self.control.listen()
+        self.keeper.start()
+        try:
+            self.lanes.start(self.slots)
+            self.stopping.wait()  # this (main) thread stays free for signals and the drain
+        finally:
+            try:
+                self.stop()
+                self.shutdown.drain(self.grace)
+                self.lanes.wait_until_exited()
+            finally:
+                self.keeper.stop()
+                self.control.close()
+                self.node.remove_worker(self.context.worker_id)
+        if self.crashed is not None:
+            raise self.crashed
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.inflight.notify()
+
+    def describe_running(self) -> None:
+        """Give tasks whose record a pull claimed their full running record (start time,
+        worker). The keeper calls this on each beat: a start costs no round trip, and a
+        task still running at the beat shows who runs it since when."""
+        for item in self.inflight.undescribed():
+            self.node.transition(
+                records.task_key(item.envelope.id),
+                self.outcomes.record(item.envelope, records.RUNNING, started_at=item.started_at),
+                ttl=self.outcomes.settings.result_ttl,
+                expect=(records.RUNNING,),
+            )
+
+    def heartbeat_info(self) -> bytes:
+        """What ``Arbiter.workers()`` shows: queue, slots, busy slots, tasks, host, pid."""
+        return json.dumps(
+            {
+                "id": self.context.worker_id,
+                "queue": self.context.queue,
+                "slots": self.slots,
+                "busy": self.inflight.busy(),
+                "tasks": sorted(self.tasks),
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "started_at": self.started_at,
+            }
+        ).encode()

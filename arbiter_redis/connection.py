@@ -1,0 +1,162 @@
+"""Connecting to Redis: the URL or seed-style arguments, the pool, timeouts and retries.
+
+Everything :class:`~arbiter_redis.node.RedisEventNode` needs before its first command,
+apart from the node (arq's ``connections.py`` habit): which URL it shows (password
+masked), the redis-py pool built from the URL or from ``host``/``port``/``password``,
+socket timeouts, health checks and the retry policy with backoff.
+
+redis-py is imported when a node is created (:func:`import_redis`), not when this
+module is, so the plugin can list its schemes without the ``[redis]`` extra installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any, NamedTuple
+from urllib.parse import quote, urlsplit
+
+from arbiter_core.errors import ConfigurationError
+from arbiter_core.masking import mask_url
+
+INSTALL_HINT = "pip install 'arbiter-tasks[redis]'"
+SCHEMES = ("redis", "rediss", "unix")
+
+DEFAULT_SOCKET_TIMEOUT = 10.0
+"""Seconds a command may wait for its reply before the connection counts as broken."""
+DEFAULT_CONNECT_TIMEOUT = 3.0
+"""Seconds to establish a connection."""
+HEALTH_CHECK_INTERVAL = 15
+"""Idle seconds after which a pooled connection is PINGed before use (and the pub/sub one is)."""
+RETRIES = 5
+RETRY_BACKOFF_BASE = 0.1
+RETRY_BACKOFF_CAP = 2.0
+"""A failed command is retried on a new connection up to ``RETRIES`` times, waiting
+0.2, 0.4, 0.8, 1.6, 2 s: about five seconds, enough to ride out a server restart, and
+then :class:`~arbiter_core.errors.BrokerConnectionError` is raised."""
+
+
+def import_redis() -> ModuleType:
+    """The redis-py module, or a ConfigurationError that names the extra to install."""
+    try:
+        import redis  # noqa: PLC0415 - optional extra, imported only when a node is made
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the Redis backend needs the redis client, which is not installed: {INSTALL_HINT}"
+        ) from exc
+    return redis
+
+
+class RedisErrors(NamedTuple):
+    """The redis-py exceptions a node turns into arbiter's (or handles itself)."""
+
+    connection: tuple[type[BaseException], ...]
+    """The server could not be reached (the command may be retried)."""
+    any: type[BaseException]
+    """Every redis-py error."""
+    missing_script: type[BaseException]
+    """NOSCRIPT: the server lost its script cache (it restarted, or SCRIPT FLUSH)."""
+
+    @classmethod
+    def of(cls, redis_module: ModuleType) -> RedisErrors:
+        errors = redis_module.exceptions
+        return cls(
+            (errors.ConnectionError, errors.TimeoutError), errors.RedisError, errors.NoScriptError
+        )
+
+
+class Address(NamedTuple):
+    """The seed-style arguments: where the server is, who logs in, and whether over TLS."""
+
+    host: str
+    port: int
+    db: int
+    username: str | None
+    password: str | None
+    """None or empty: no password."""
+    ssl: bool
+
+    @property
+    def url(self) -> str:
+        """The (masked) URL these arguments stand for."""
+        user = quote(self.username or "", safe="")
+        auth = f"{user}:***@" if self.password else (f"{user}@" if user else "")
+        return f"{'rediss' if self.ssl else 'redis'}://{auth}{self.host}:{self.port}/{self.db}"
+
+
+def shown_url(url: str | None, address: Address) -> str:
+    """The URL a node shows (password masked): ``url`` if given, which must be a Redis one."""
+    if url is None:
+        return address.url
+    if urlsplit(url).scheme.lower() not in SCHEMES:
+        raise ConfigurationError(
+            f"{mask_url(url)!r} is not a Redis URL; expected one of "
+            + ", ".join(f"{s}://" for s in SCHEMES)
+        )
+    return mask_url(url)
+
+
+def connect(
+    redis_module: ModuleType,
+    url: str | None,
+    address: Address,
+    socket_timeout: float,
+    overrides: Mapping[str, Any],
+) -> Any:
+    """A client on a pool with timeouts, health checks and retries; ``overrides`` win.
+
+    ``url``, if given, replaces every part of ``address``.
+    """
+    from redis.backoff import ExponentialBackoff  # noqa: PLC0415 - redis is optional
+    from redis.retry import Retry  # noqa: PLC0415
+
+    errors = list(RedisErrors.of(redis_module).connection)
+    options: dict[str, Any] = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": DEFAULT_CONNECT_TIMEOUT,
+        "health_check_interval": HEALTH_CHECK_INTERVAL,
+        "retry": Retry(ExponentialBackoff(cap=RETRY_BACKOFF_CAP, base=RETRY_BACKOFF_BASE), RETRIES),
+        # redis-py 5 retries only errors listed here; later versions read the Retry's list
+        "retry_on_error": errors,
+    }
+    if url is None or urlsplit(url).scheme.lower() != "unix":
+        options["socket_keepalive"] = True
+    options.update(overrides)
+    try:
+        if url is not None:
+            pool = redis_module.ConnectionPool.from_url(url, **options)
+        else:
+            pool = redis_module.ConnectionPool(
+                connection_class=redis_module.SSLConnection
+                if address.ssl
+                else redis_module.Connection,
+                host=address.host,
+                port=address.port,
+                db=address.db,
+                username=address.username,
+                password=address.password or None,
+                **options,
+            )
+    except ValueError as exc:
+        where = mask_url(url) if url is not None else "the Redis arguments"
+        raise ConfigurationError(f"invalid Redis settings in {where}: {exc}") from exc
+    return redis_module.Redis(connection_pool=pool)
+
+
+def single_try_client(client: Any) -> Any:
+    """A client to the same server as ``client`` that tries each command once, no retries.
+
+    For what ``close()`` sends, which is best effort: with the server gone, waiting out
+    the retry budget would only delay the close.
+    """
+    redis_module = import_redis()
+    from redis.backoff import NoBackoff  # noqa: PLC0415 - redis is optional
+    from redis.retry import Retry  # noqa: PLC0415
+
+    pool = client.connection_pool
+    options = {**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0), "retry_on_error": []}
+    return redis_module.Redis(
+        connection_pool=redis_module.ConnectionPool(
+            connection_class=pool.connection_class, **options
+        )
+    )
