@@ -5,6 +5,7 @@ from arbiter_core.errors import (
     BrokerConnectionError,
     BrokerError,
     ConfigurationError,
+    DeadLetteredError,
     DependencyError,
     DuplicateTaskError,
     FailedDependencyError,
@@ -20,6 +21,7 @@ from arbiter_core.errors import (
     UnknownTaskError,
     UnsatisfiedDependencyError,
     UnsupportedOperationError,
+    WaitTimeoutError,
     WorkerLostError,
 )
 
@@ -28,6 +30,7 @@ __all__ = [
     "BrokerConnectionError",
     "BrokerError",
     "ConfigurationError",
+    "DeadLetteredError",
     "DependencyError",
     "DuplicateTaskError",
     "FailedDependencyError",
@@ -43,5 +46,6 @@ __all__ = [
     "UnknownTaskError",
     "UnsatisfiedDependencyError",
     "UnsupportedOperationError",
+    "WaitTimeoutError",
     "WorkerLostError",
 ]

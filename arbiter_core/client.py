@@ -1,4 +1,8 @@
-"""The Arbiter: applies tasks, waits for them, reads their status, kills and composes them."""
+"""The Arbiter: applies tasks, waits for them, reads their status, kills and composes them.
+
+It is also the operator's API (what every ``arbiter`` command is a thin layer over):
+queues and workers, purge, ping, and the dead letters — list, show, requeue, purge.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,10 @@ from arbiter_core.errors import (
     MessageRejected,
     NodeClosedError,
     TaskCancelledError,
+    WaitTimeoutError,
 )
+from arbiter_core.inspection import DeadLetterInfo, PingInfo, QueueInfo, WorkerInfo
+from arbiter_core.liveness import QueueWatch, served_queues
 from arbiter_core.node import BURIED_EVENT, Quick, Record
 from arbiter_core.plugins import PluginRegistry
 from arbiter_core.replies import Arrival, ReplyRouter
@@ -31,8 +38,17 @@ RESYNC_INTERVAL = 5.0
 
 Completion events wake waiters at once; they are broadcast, so at most once, and
 one can be lost while the broker restarts. The re-read is the safety net for that
-case, not the way results are found.
+case, not the way results are found. It is also when a wait checks that the queues
+of its tasks have a live minion (see :mod:`arbiter_core.liveness`).
 """
+
+DEAD_LETTER_SCAN = 10_000
+"""Dead letters per queue read to find one by id (the most a backend keeps, about)."""
+QUEUE_SAMPLE = 100
+"""Pending tasks a wait reads to learn which queues it waits on."""
+PING_QUEUE = "arbiter.ping"
+"""The queue a ping reads the size of: a cheap read every backend answers."""
+PING_TRIES = 3
 
 CallLike = TaskCall | str
 
@@ -59,6 +75,7 @@ class Arbiter(Endpoint):
         self._on_reply = Quick(self._router.deliver)  # it only routes: no thread hop
         self._on_buried = Quick(self._router.buried)
         self._closed = False
+        self._watch = QueueWatch(self.node)
         try:
             self.node.subscribe(self.reply_to, self._on_reply)
             self.node.subscribe(BURIED_EVENT, self._on_buried)
@@ -91,7 +108,8 @@ class Arbiter(Endpoint):
 
         Arguments that cannot be serialized raise
         :class:`~arbiter_core.errors.SerializationError` here, naming the argument,
-        before anything is queued.
+        before anything is queued. A queue no live minion serves gets a warning
+        (once per queue, see :mod:`arbiter_core.liveness`): the tasks wait there.
         """
         if not isinstance(tasks_count, int) or isinstance(tasks_count, bool) or tasks_count < 1:
             raise ValueError(f"tasks_count must be an int >= 1, got {tasks_count!r}")
@@ -100,6 +118,7 @@ class Arbiter(Endpoint):
         ids = [envelope.id for envelope in envelopes]
         self._router.expect(ids)  # before the push: a fast minion's event is not missed
         submit_many(self, envelopes)
+        self._watch.applied(name, queue)
         return ids
 
     def group(
@@ -169,13 +188,17 @@ class Arbiter(Endpoint):
         """Yield each task's final status as it finishes, in completion order.
 
         Tasks that finished before the wait began are yielded first. Raises
-        ``TimeoutError`` if ``timeout`` seconds pass with tasks still unfinished.
+        :class:`~arbiter_core.errors.WaitTimeoutError` (a ``TimeoutError``) naming the
+        unfinished ids if ``timeout`` seconds pass with tasks still unfinished. A wait
+        that makes no progress for ``RESYNC_INTERVAL`` seconds on a queue no live
+        minion serves logs a warning (once per wait) on the ``arbiter.client`` logger.
         """
         pending = dict.fromkeys(task_ids)
         deadline = None if timeout is None else time.monotonic() + timeout
         inbox: SimpleQueue[Arrival] = SimpleQueue()
         registered = list(pending)
         unknown = self._router.register(registered, inbox)
+        warned = False
         try:
             if unknown:  # not applied here (or long ago): it may have finished unseen
                 yield from self._collect_final(dict.fromkeys(unknown), pending)
@@ -184,13 +207,13 @@ class Arbiter(Endpoint):
                 if deadline is not None:
                     wait = min(wait, deadline - time.monotonic())
                     if wait <= 0:
-                        raise TimeoutError(
-                            f"{len(pending)} task(s) still unfinished after {timeout:g}s"
-                        )
+                        raise WaitTimeoutError(list(pending), timeout or 0.0)
                 try:
                     first = inbox.get(timeout=wait)
                 except Empty:
                     yield from self._collect_final(pending)
+                    if pending and not warned:
+                        warned = self._watch.waiting(len(pending), self._queues_of(pending))
                     continue
                 unread: dict[str, None] = {}
                 for task_id, record in _drain(inbox, first):
@@ -229,6 +252,19 @@ class Arbiter(Endpoint):
             if record is not None and record.state in records.FINAL:
                 pending.pop(task_id, None)
                 yield read_status(self, record, task_id)
+
+    def _queues_of(self, pending: dict[str, None]) -> set[str]:
+        """The queues of (a sample of) the unfinished tasks, from their records."""
+        keys = {records.task_key(task_id): task_id for task_id in list(pending)[:QUEUE_SAMPLE]}
+        queues = set()
+        for key, record in self.node.get_many(list(keys)).items():
+            try:
+                queue = read_status(self, record, keys[key]).get("queue")
+            except MessageRejected:
+                continue
+            if isinstance(queue, str) and record.state not in records.FINAL:
+                queues.add(queue)
+        return queues
 
     # ------------------------------------------------------------------ control
     def kill(self, task_id: str) -> bool:
@@ -273,6 +309,103 @@ class Arbiter(Endpoint):
             row["active"] += int(info["busy"])
             row["available"] += max(0, int(info["slots"]) - int(info["busy"]))
         return summary
+
+    # ------------------------------------------------------------------ inspection
+    def worker_list(self) -> list[WorkerInfo]:
+        """Every live worker from its latest heartbeat (id, queue, host, pid, busy and
+        slots, start and beat times...), by queue then id. :meth:`workers` sums them up."""
+        found = [
+            WorkerInfo.from_heartbeat(worker_id, info)
+            for worker_id, info in self.node.live_workers().items()
+        ]
+        return sorted(found, key=lambda worker: (worker.queue, worker.id))
+
+    def known_queues(self) -> set[str]:
+        """The queues live workers serve, and those holding messages or dead letters."""
+        return self.node.known_queues() | served_queues(self.node.live_workers())
+
+    def queues(self) -> dict[str, QueueInfo]:
+        """Per queue (see :meth:`known_queues`), by name: ready, in flight, delayed, dead
+        letters, and how many live workers consume it."""
+        live = self.node.live_workers()
+        consumers = Counter(WorkerInfo.from_heartbeat(w, info).queue for w, info in live.items())
+        names = self.node.known_queues() | served_queues(live)
+        return {name: self._queue_info(name, consumers[name]) for name in sorted(names)}
+
+    def queue_info(self, queue: str) -> QueueInfo:
+        """One queue's ready, in flight, delayed and dead counts, and its live consumers."""
+        live = self.node.live_workers().items()
+        consumers = sum(WorkerInfo.from_heartbeat(w, info).queue == queue for w, info in live)
+        return self._queue_info(queue, consumers)
+
+    def _queue_info(self, queue: str, consumers: int) -> QueueInfo:
+        stats = self.node.queue_stats(queue)
+        return QueueInfo(queue, stats.ready, stats.leased, stats.delayed, stats.dead, consumers)
+
+    def purge(self, queue: str) -> int:
+        """Drop the queue's waiting (ready and delayed) tasks; return how many.
+
+        Tasks being run are left to their workers, dead letters stay. Each dropped
+        task ends in state ``dead`` (reason: purged), so nobody waits for it.
+        """
+        return self.node.purge(queue)
+
+    def ping(self) -> PingInfo:
+        """Reach the broker: its server version and the best of a few round trips."""
+        server = self.node.server_info()
+        best = float("inf")
+        for _ in range(PING_TRIES):
+            started = time.perf_counter()
+            self.node.queue_size(PING_QUEUE)
+            best = min(best, time.perf_counter() - started)
+        return PingInfo(self.node.url, server, best)
+
+    # ------------------------------------------------------------------ dead letters
+    def dead_letters(self, queue: str | None = None, *, limit: int = 100) -> list[DeadLetterInfo]:
+        """The dead letters of ``queue`` (or of every known queue), oldest first per
+        queue, up to ``limit`` per queue, each decoded where its message decodes."""
+        return [
+            DeadLetterInfo.of(letter, self.wire)
+            for name in self._dead_letter_queues(queue)
+            for letter in self.node.dead_letters(name, limit=limit)
+        ]
+
+    def dead_letter(self, letter_id: str, queue: str | None = None) -> DeadLetterInfo | None:
+        """The dead letter whose message id or task id is ``letter_id``; None if none is."""
+        for letter in self.dead_letters(queue, limit=DEAD_LETTER_SCAN):
+            if letter.matches(letter_id):
+                return letter
+        return None
+
+    def requeue_dead_letters(
+        self, queue: str | None = None, ids: Iterable[str] | None = None
+    ) -> list[DeadLetterInfo]:
+        """Put dead letters back on their queues to run again; return those requeued.
+
+        ``ids`` are message ids or task ids; None requeues every dead letter of
+        ``queue`` (or of every queue). A requeued task keeps its id, runs afresh
+        (its delivery count starts again) and, if its burial had ended it ``dead``,
+        reads as ``queued`` again; a task that reached an outcome otherwise is never
+        reopened. Atomic per letter: of two concurrent requeues, one requeues it.
+        """
+        wanted = None if ids is None else set(ids)
+        by_queue: dict[str, list[DeadLetterInfo]] = {}
+        for letter in self.dead_letters(queue, limit=DEAD_LETTER_SCAN):
+            if wanted is None or wanted & {letter.message_id, letter.task_id}:
+                by_queue.setdefault(letter.queue, []).append(letter)
+        requeued: list[DeadLetterInfo] = []
+        for name, letters in by_queue.items():
+            chosen = {letter.message_id: letter for letter in letters}
+            for message_id in self.node.requeue_dead_letters(name, list(chosen)):
+                requeued.append(chosen[message_id])
+        return requeued
+
+    def purge_dead_letters(self, queue: str | None = None) -> int:
+        """Drop the dead letters of ``queue`` (or of every queue) for good; how many."""
+        return sum(self.node.purge_dead_letters(name) for name in self._dead_letter_queues(queue))
+
+    def _dead_letter_queues(self, queue: str | None) -> list[str]:
+        return [queue] if queue is not None else sorted(self.node.known_queues())
 
 
 def _drain(inbox: SimpleQueue[Arrival], first: Arrival) -> list[Arrival]:

@@ -124,6 +124,28 @@ class TaskTimeoutError(ArbiterError, TimeoutError):
         super().__init__(f"task {task!r} did not finish within {scope} of {seconds:g}s")
 
 
+class WaitTimeoutError(ArbiterError, TimeoutError):
+    """``Arbiter.wait_for_tasks`` gave up: ``pending`` are the ids still unfinished.
+
+    The tasks themselves go on (a wait never cancels them); wait again, ``status``
+    or ``kill`` them by these ids. The message names them (the first
+    ``SHOWN_IDS``, then how many more).
+    """
+
+    SHOWN_IDS = 10
+
+    def __init__(self, pending: Iterable[str], seconds: float) -> None:
+        self.pending = tuple(pending)
+        self.seconds = seconds
+        shown = ", ".join(self.pending[: self.SHOWN_IDS])
+        more = len(self.pending) - self.SHOWN_IDS
+        if more > 0:
+            shown += f" and {more} more"
+        super().__init__(
+            f"{len(self.pending)} task(s) still unfinished after {seconds:g}s: {shown}"
+        )
+
+
 class TaskCancelledError(ArbiterError):
     """A task was cancelled (killed, or the run was interrupted) before it finished."""
 

@@ -56,12 +56,17 @@ class RedisErrors(NamedTuple):
     """Every redis-py error."""
     missing_script: type[BaseException]
     """NOSCRIPT: the server lost its script cache (it restarted, or SCRIPT FLUSH)."""
+    refused: type[BaseException]
+    """The server answered with an error (e.g. an ACL or a proxy that forbids a command)."""
 
     @classmethod
     def of(cls, redis_module: ModuleType) -> RedisErrors:
         errors = redis_module.exceptions
         return cls(
-            (errors.ConnectionError, errors.TimeoutError), errors.RedisError, errors.NoScriptError
+            (errors.ConnectionError, errors.TimeoutError),
+            errors.RedisError,
+            errors.NoScriptError,
+            errors.ResponseError,
         )
 
 

@@ -19,9 +19,11 @@ key                             type      content; who removes it
                                           (record: the key of the record the message was
                                           pushed with, claimed by pulls); deleted with the
                                           message, like its body
-``{ns}:q:Q:dead``               STREAM    dead letters (id, body, reason, count, dead_at);
+``{ns}:q:Q:dead``               STREAM    dead letters (id, body, reason, count, dead_at,
+                                          record: the bound record's key, '' for none);
                                           at most ~``DEAD_LETTER_LIMIT`` entries, and the
-                                          stream expires ``DEAD_LETTER_TTL`` after the last one
+                                          stream expires ``DEAD_LETTER_TTL`` after the last
+                                          one; a requeue XDELs the entries it takes
 ``{ns}:q:Q:wake``               LIST      wake tokens, one per ready message (at most
                                           ``WAKE_TOKENS_MAX``), popped by blocked pulls;
                                           deleted when ``ready`` empties, expires after
@@ -43,6 +45,9 @@ key                             type      content; who removes it
 
 Pub/sub channels (no storage): ``{ns}:e:EVENT`` carries broadcast ``EVENT``, and
 ``{ns}:n:ID:ctl`` wakes node ``ID``'s listener thread when its subscriptions change.
+
+Which queues exist is read by SCANning for ``{ns}:q:*`` keys ending in ``:body`` or
+``:dead`` (:meth:`Keys.queue_scan`): no registry of queues is written on the push path.
 
 So the queue keys of a namespace disappear once every message is acked or
 dead-lettered; what stays has an expiry. A queue name cannot collide with another
@@ -97,6 +102,13 @@ class Keys:
     def queue(self, queue: str) -> QueueKeys:
         base = f"{self.prefix}:q:{queue}"
         return QueueKeys(*(f"{base}:{part}" for part in QueueKeys._fields))
+
+    def queue_scan(self) -> tuple[str, int, tuple[str, ...]]:
+        """What finds the queues: a SCAN pattern, where a queue name starts in a key, and
+        the suffixes of the keys that exist exactly while a queue holds something."""
+        base = f"{self.prefix}:q:"
+        escaped = "".join("\\" + c if c in "*?[]\\" else c for c in base)
+        return escaped + "*", len(base), (":body", ":dead")
 
     def record(self, key: str) -> str:
         return f"{self.prefix}:r:{key}"

@@ -35,6 +35,7 @@ from arbiter_core.node import (
     BROADCAST,
     CROSS_PROCESS,
     PERSISTENT,
+    PURGED,
     QUEUE,
     STATE,
     Claim,
@@ -44,6 +45,7 @@ from arbiter_core.node import (
     EventNode,
     Expect,
     Outcome,
+    QueueStats,
     Record,
     TransitionPush,
     require_positive,
@@ -439,12 +441,92 @@ class RedisEventNode(EventNode):
             return self._client.xrange(keys.dead, count=limit), self._clock.offset()
 
         entries, offset = self._call("dead_letters", read)
-        return replies.dead_letters(queue, entries, offset)
+        return replies.dead_letters(queue, entries, offset, self._keys.record(""))
 
     def _queue_size(self, queue: str) -> int:
         keys = self._keys.queue(queue)
         reply = self._call("queue_size", lambda: self._run_pull(keys, 0, 1.0))
         return int(reply[1])
+
+    # ------------------------------------------------------------------ operator's tools
+    def _queue_stats(self, queue: str) -> QueueStats:
+        keys = self._keys.queue(queue)
+        args = [self.max_deliveries]
+        ready, delayed, leased, dead = self._call(
+            "queue_stats", lambda: self._scripts.stats(keys=keys, args=args)
+        )
+        return QueueStats(int(ready), int(delayed), int(leased), int(dead))
+
+    def _known_queues(self) -> set[str]:
+        """SCAN for the queues' ``body`` and ``dead`` keys (every stored message has a body):
+        a walk of the keyspace, for operators, never on a task's path."""
+        pattern, start, suffixes = self._keys.queue_scan()
+
+        def scan() -> set[str]:
+            found = set()
+            for name in self._client.scan_iter(match=pattern, count=1000):
+                text = replies.text(name)
+                for suffix in suffixes:
+                    if text.endswith(suffix) and len(text) > start + len(suffix):
+                        found.add(text[start : -len(suffix)])
+            return found
+
+        return self._call("known_queues", scan)
+
+    def _purge(self, queue: str) -> int:
+        keys = self._keys.queue(queue)
+        args = [BATCH, self.max_deliveries, PURGED]
+        total = 0
+        while dropped := int(
+            self._call("purge", lambda: self._scripts.purge(keys=keys, args=args))
+        ):
+            total += dropped  # one batch per call, so no call blocks Redis for long
+        return total
+
+    def _requeue_dead_letters(self, queue: str, message_ids: list[str] | None) -> list[str]:
+        keys = self._keys.queue(queue)
+        requeued: list[str] = []
+
+        def requeue(args: list[Any]) -> list[str]:
+            reply = self._call("requeue", lambda: self._scripts.requeue(keys=keys, args=args))
+            return [replies.text(item) for item in reply]
+
+        if message_ids is not None:
+            for start in range(0, len(message_ids), BATCH):
+                requeued += requeue(["=", *message_ids[start : start + BATCH]])
+            return requeued
+        # Every letter there was at the start, oldest first, a batch per call; letters that
+        # die again meanwhile are not taken twice (the count bounds the loop).
+        left = int(self._call("requeue", lambda: self._client.xlen(keys.dead)))
+        while left > 0:
+            taken = requeue(["*", min(BATCH, left)])
+            if not taken:
+                break
+            requeued += taken
+            left -= len(taken)
+        return requeued
+
+    def _purge_dead_letters(self, queue: str) -> int:
+        dead = self._keys.queue(queue).dead
+
+        def purge() -> int:
+            pipe = self._client.pipeline(transaction=True)
+            pipe.xlen(dead)
+            pipe.delete(dead)
+            count, _ = pipe.execute()
+            return int(count)
+
+        return self._call("purge_dead_letters", purge)
+
+    def _server_info(self) -> dict[str, str]:
+        def info() -> dict[Any, Any]:
+            try:
+                reply: dict[Any, Any] = self._client.info("server")
+            except self._errors.refused:  # INFO forbidden (an ACL, a proxy): still Redis
+                return {}
+            return reply
+
+        return replies.server_info(self._call("server_info", info))
 
     # ------------------------------------------------------------------ state
     def _get(self, key: str) -> Record | None:

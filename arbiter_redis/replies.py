@@ -55,12 +55,17 @@ def deliveries(queue: str, reply: list[Any], first: int, offset: float) -> list[
 
 
 def dead_letters(
-    queue: str, entries: Iterable[tuple[Any, dict[Any, Any]]], offset: float
+    queue: str, entries: Iterable[tuple[Any, dict[Any, Any]]], offset: float, records: str
 ) -> list[DeadLetter]:
-    """The entries of a queue's dead-letter stream (XRANGE), oldest first."""
+    """The entries of a queue's dead-letter stream (XRANGE), oldest first.
+
+    ``records`` is the prefix of the namespace's record keys: a letter keeps the Redis
+    key of its record, and :class:`DeadLetter` shows the node's key (``task:ID``).
+    """
     letters = []
     for _, raw in entries:
         fields = {text(k): v for k, v in raw.items()}
+        record = text(fields.get("record", b""))  # older letters lack the field
         letters.append(
             DeadLetter(
                 queue=queue,
@@ -69,6 +74,7 @@ def dead_letters(
                 reason=text(fields["reason"]),
                 delivery_count=int(fields["count"]),
                 dead_at=int(fields["dead_at"]) / 1000 - offset,
+                record=record[len(records) :] if record.startswith(records) else None,
             )
         )
     return letters
@@ -77,3 +83,13 @@ def dead_letters(
 def workers(reply: list[Any]) -> dict[str, bytes]:
     """The live_workers script's reply: worker id, info, worker id, info..."""
     return {text(reply[i]): bytes(reply[i + 1]) for i in range(0, len(reply), 2)}
+
+
+def server_info(info: dict[Any, Any]) -> dict[str, str]:
+    """``INFO server``'s reply as ``server_info`` shows it: ``{"server": "redis 7.0.15"}``."""
+    fields = {text(k): v for k, v in info.items()}
+    shown = {"server": f"redis {text(fields.get('redis_version', '?'))}"}
+    mode = fields.get("redis_mode")
+    if mode and text(mode) != "standalone":
+        shown["mode"] = text(mode)
+    return shown

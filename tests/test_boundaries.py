@@ -119,6 +119,30 @@ def test_a_backend_uses_only_the_public_core_api(path: Path) -> None:
     assert not bad, f"{path.relative_to(ROOT)}: {bad}"
 
 
+PLUGIN_PACKAGES = ["plugins/arbiter_prometheus/arbiter_prometheus"]
+"""Plugins kept in this repository but distributed apart: held to the same public API."""
+
+
+@pytest.mark.parametrize(
+    "path",
+    [path for package in PLUGIN_PACKAGES for path in python_files(package)],
+    ids=lambda p: p.relative_to(ROOT).as_posix(),
+)
+def test_a_separately_installed_plugin_uses_only_the_public_core_api(path: Path) -> None:
+    bad = [
+        f"line {line}: {module}"
+        for line, module in imported_modules(path)
+        if (top(module) == "arbiter_core" and module not in PUBLIC_CORE)
+        or top(module) in BACKENDS | {"arbiter"}
+    ]
+    assert not bad, f"{path.relative_to(ROOT)} imports what a plugin may not: {bad}"
+
+
+def test_the_plugin_scan_finds_the_plugins() -> None:
+    for package in PLUGIN_PACKAGES:
+        assert python_files(package), f"{package} has no Python files: moved?"
+
+
 def test_the_redis_backend_imports_redis_only_inside_functions() -> None:
     """So ``import arbiter_redis`` works without the [redis] extra (DESIGN §2)."""
     for path in python_files("arbiter_redis"):

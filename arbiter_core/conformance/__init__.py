@@ -28,7 +28,8 @@ Timing knobs are class attributes (``lease``, ``settle``, ``ttl``, ``prompt``,
 subclass for a slow or remote broker. A backend that serves only some faces
 (a broker with no state store) combines the parts it has:
 :class:`BroadcastContract`, :class:`QueueContract`, :class:`StateContract`,
-:class:`CombinedContract`, :class:`BurialContract`, :class:`LifecycleContract`,
+:class:`CombinedContract`, :class:`BurialContract`, :class:`OperationsContract` (the
+operator's tools: queue stats, purge, dead-letter requeue), :class:`LifecycleContract`,
 :class:`ArgumentsContract` (the last passes for any subclass of ``EventNode``: the base
 class checks the arguments before a backend's protected methods see them).
 
@@ -41,6 +42,7 @@ from arbiter_core.conformance.broadcast_contract import BroadcastContract
 from arbiter_core.conformance.burial_contract import BurialContract
 from arbiter_core.conformance.combined_contract import CombinedContract
 from arbiter_core.conformance.contract import EventNodeContract, LifecycleContract
+from arbiter_core.conformance.operations_contract import OperationsContract
 from arbiter_core.conformance.queue_contract import QueueContract
 from arbiter_core.conformance.state_contract import StateContract
 from arbiter_core.conformance.support import ContractBase, Inbox, NodeFactory
@@ -55,6 +57,7 @@ __all__ = [
     "Inbox",
     "LifecycleContract",
     "NodeFactory",
+    "OperationsContract",
     "QueueContract",
     "StateContract",
 ]

@@ -163,6 +163,29 @@ BAD_CALLS: dict[str, tuple[BadCall, type[Exception], str]] = {
         TypeError,
         "event must be a str, got int",
     ),
+    # the operator's tools
+    "queue_stats queue": (lambda n, q, d: n.queue_stats(""), ValueError, "queue must not be empty"),
+    "purge queue": (lambda n, q, d: n.purge(5), TypeError, "queue must be a str, got int"),
+    "purge_dead_letters queue": (
+        lambda n, q, d: n.purge_dead_letters(None),
+        TypeError,
+        "queue must be a str, got NoneType",
+    ),
+    "requeue_dead_letters ids str": (
+        lambda n, q, d: n.requeue_dead_letters(q, d.message_id),
+        TypeError,
+        "message_ids must be a collection of ids",
+    ),
+    "requeue_dead_letters id int": (
+        lambda n, q, d: n.requeue_dead_letters(q, [7]),
+        TypeError,
+        "message id must be a str, got int",
+    ),
+    "requeue_dead_letters ids int": (
+        lambda n, q, d: n.requeue_dead_letters(q, 7),
+        TypeError,
+        "message_ids must be a collection of ids, got int",
+    ),
     # combined operations
     "transition_and_push body": (
         lambda n, q, d: n.transition_and_push(q, Q, ttl=TTL, expect=None, queue=q, body="x"),

@@ -11,6 +11,7 @@ from arbiter_core.conformance.arguments_contract import ArgumentsContract
 from arbiter_core.conformance.broadcast_contract import BroadcastContract
 from arbiter_core.conformance.burial_contract import BurialContract
 from arbiter_core.conformance.combined_contract import CombinedContract
+from arbiter_core.conformance.operations_contract import OperationsContract
 from arbiter_core.conformance.queue_contract import QueueContract
 from arbiter_core.conformance.state_contract import StateContract
 from arbiter_core.conformance.support import ContractBase, Inbox, NodeFactory, in_thread, unique
@@ -38,6 +39,12 @@ class LifecycleContract(ContractBase):
             lambda: node.dead_letter(delivery, "closed"),
             lambda: node.dead_letters(queue),
             lambda: node.queue_size(queue),
+            lambda: node.queue_stats(queue),
+            node.known_queues,
+            lambda: node.purge(queue),
+            lambda: node.requeue_dead_letters(queue),
+            lambda: node.purge_dead_letters(queue),
+            node.server_info,
             lambda: node.emit(event, b""),
             lambda: node.subscribe(event, Inbox()),
             lambda: node.unsubscribe(event, Inbox()),
@@ -93,6 +100,7 @@ class EventNodeContract(
     QueueContract,
     StateContract,
     CombinedContract,
+    OperationsContract,
     BurialContract,
     LifecycleContract,
     ArgumentsContract,

@@ -1,15 +1,23 @@
 """Control events: what an Arbiter can ask of the minions serving a queue while they run.
 
-Today that is ``kill``: each minion running one of the named tasks asks its pool
-to kill it (a thread task is settled ``cancelled`` at once and its lane replaced,
-and it can notice through :func:`~arbiter_core.minion.task_cancelled`; a process
-task's process is terminated). A malformed control message is logged and ignored:
-it never stops a minion.
+A control message is a mapping packed with the wire format, broadcast on
+``records.control_event(queue)``. It may hold:
+
+* ``"kill": [task ids]``: each minion running one of them asks its pool to kill
+  it (a thread task is settled ``cancelled`` at once and its lane replaced, and
+  it can notice through :func:`~arbiter_core.minion.task_cancelled`; a process
+  task's process is terminated);
+* ``"watch": seconds``: someone (``arbiter top``) is watching; the keeper beats
+  every second for that long (see :mod:`~arbiter_core.minion.keeper`).
+
+A malformed control message is logged and ignored: it never stops a minion.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Callable
 
 from arbiter_core import records
 from arbiter_core.errors import MessageRejected
@@ -21,14 +29,22 @@ log = logging.getLogger("arbiter.minion")
 
 
 class Control:
-    """Listens on the queue's control event while a run lasts."""
+    """Listens on the queue's control event while a run lasts; ``watch`` gets watch requests."""
 
-    def __init__(self, context: RunContext, inflight: InFlightTasks, pool: WorkerPool) -> None:
+    def __init__(
+        self,
+        context: RunContext,
+        inflight: InFlightTasks,
+        pool: WorkerPool,
+        *,
+        watch: Callable[[float], None] = lambda seconds: None,
+    ) -> None:
         self.node = context.node
         self.wire = context.wire
         self.event = records.control_event(context.queue)
         self.inflight = inflight
         self.pool = pool
+        self.watch = watch
 
     def listen(self) -> None:
         self.node.subscribe(self.event, self._on_control)
@@ -40,12 +56,26 @@ class Control:
         try:
             message = self.wire.unpack(payload)
             ids = [str(i) for i in message.get("kill", ())]
-        except (MessageRejected, AttributeError, TypeError) as exc:
+            watch = _seconds(message.get("watch"))
+        except (MessageRejected, AttributeError, TypeError, ValueError) as exc:
             log.warning("ignoring a malformed control message: %s", exc)
             return
+        if watch is not None:
+            self.watch(watch)
         for task_id in ids:
             item = self.inflight.get(task_id)
             if item is not None:
                 if item.cancel is not None:
                     item.cancel.set()  # a thread task that checks task_cancelled() stops
                 self.pool.kill(item.future)
+
+
+def _seconds(value: object) -> float | None:
+    """A watch request's seconds (None: there is none); ValueError if it is not a duration."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"watch wants a number of seconds, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"watch wants a positive number of seconds, got {value!r}")
+    return float(value)

@@ -84,10 +84,13 @@ class InFlightTasks:
                 item.described = True
         return items
 
-    def wait_then_requeue(self, grace: float) -> list[InFlight]:
-        """Wait up to ``grace`` seconds for every task to finish; mark the rest requeued."""
+    def wait_then_requeue(
+        self, grace: float, cut_short: Callable[[], bool] = lambda: False
+    ) -> list[InFlight]:
+        """Wait up to ``grace`` seconds for every task to finish (or until ``cut_short()``
+        holds when the lock is notified); mark the rest requeued."""
         with self.lock:
-            self.lock.wait_for(lambda: not self._items, timeout=grace)
+            self.lock.wait_for(lambda: not self._items or cut_short(), timeout=grace)
             leftovers = list(self._items.values())
             for item in leftovers:
                 item.requeue = True

@@ -4,17 +4,29 @@ This is what keeps a long task from being run twice (its lease never runs out
 while its minion is alive) and what lets a crashed minion's tasks come back
 within one lease period (nobody renews them any more). It knows nothing of the
 minion beyond the few callables it is given.
+
+While someone watches (``arbiter top`` broadcasts a ``watch`` control event, see
+:mod:`~arbiter_core.minion.control`), it beats every :data:`WATCH_INTERVAL`
+instead, for at most :data:`WATCH_CAP` seconds, so the view stays fresh without
+every idle minion beating fast for nobody.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable
 
 from arbiter_core.node import Delivery, EventNode
 
 log = logging.getLogger("arbiter.minion")
+
+WATCH_INTERVAL = 1.0
+"""Seconds between beats while watched."""
+WATCH_CAP = 60.0
+"""The longest one ``watch`` request makes the keeper beat fast; a watcher asks again."""
 
 
 class Keeper:
@@ -39,10 +51,13 @@ class Keeper:
         self.worker_id = worker_id
         self.lease = lease
         self.interval = lease / 3
+        self.watched_until = 0.0
+        """``time.monotonic()`` until which it beats every :data:`WATCH_INTERVAL`."""
         self._leased = leased
         self._info = info
         self._after_beat = after_beat
-        self._stopped = threading.Event()
+        self._stopped = False
+        self._wake = threading.Condition()  # a stop or a watch request ends the wait early
         self._thread = threading.Thread(target=self._run, name="arbiter-keeper", daemon=True)
 
     def start(self) -> None:
@@ -50,9 +65,25 @@ class Keeper:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stopped.set()
+        with self._wake:
+            self._stopped = True
+            self._wake.notify_all()
         if self._thread.is_alive():
             self._thread.join()
+
+    def watch(self, seconds: float) -> None:
+        """Beat now, then every :data:`WATCH_INTERVAL` for ``seconds`` (capped at WATCH_CAP)."""
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ValueError(f"watch needs a positive number of seconds, got {seconds!r}")
+        with self._wake:
+            self.watched_until = time.monotonic() + min(seconds, WATCH_CAP)
+            self._wake.notify_all()
+
+    def next_wait(self) -> float:
+        """Seconds until the next beat: a third of the lease, or less while watched."""
+        if time.monotonic() < self.watched_until:
+            return min(self.interval, WATCH_INTERVAL)
+        return self.interval
 
     def beat(self) -> None:
         leased = self._leased()
@@ -72,7 +103,12 @@ class Keeper:
         self._after_beat()
 
     def _run(self) -> None:
-        while not self._stopped.wait(self.interval):
+        while True:
+            with self._wake:
+                if not self._stopped:
+                    self._wake.wait(self.next_wait())
+                if self._stopped:
+                    return
             try:
                 self.beat()
             except Exception:  # a broker hiccup: try again next beat, the lease has slack

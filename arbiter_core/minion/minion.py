@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from arbiter_core import composition
 from arbiter_core.endpoint import Endpoint, NodeLike
+from arbiter_core.minion.banner import log_banner
 from arbiter_core.minion.minion_run import MinionRun
 from arbiter_core.minion.registry import TaskRegistry
 from arbiter_core.minion.run_context import RunContext
@@ -85,22 +86,26 @@ class Minion(Endpoint):
         pool: str = "thread",
         grace: float = DEFAULT_GRACE,
         handle_signals: bool = True,
+        queue: str | None = None,
     ) -> None:
         """Serve the queue with ``workers`` slots until stopped; blocks.
 
         ``pool`` names a registered worker pool (``thread``, ``process``, or a
-        plugin's). SIGTERM and SIGINT (when called from the main thread), or
-        :meth:`stop` from another thread, stop it gracefully: no new pulls,
-        in-flight tasks get ``grace`` seconds, and what is still running then is
-        requeued for another minion.
+        plugin's); ``queue`` serves another queue than the minion's own for this
+        run (``arbiter minion --queue``). SIGTERM and SIGINT (when called from
+        the main thread), or :meth:`stop` from another thread, stop it
+        gracefully: no new pulls, in-flight tasks get ``grace`` seconds, and what
+        is still running then is requeued for another minion. A second signal
+        (or ``stop(cold=True)``) requeues what still runs at once.
         """
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
             raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+        served = self.queue if queue is None else require_name(queue, "queue")
         with self._lock:
             if self._run is not None:
                 raise RuntimeError("this minion is already running")
             context = RunContext(
-                self.node, self.wire, self.settings, self.queue, self.worker_id, self.registry
+                self.node, self.wire, self.settings, served, self.worker_id, self.registry
             )
             self._run = MinionRun(
                 context,
@@ -109,38 +114,58 @@ class Minion(Endpoint):
                 self.registry.create_pool(pool, workers),
                 slots=workers,
                 grace=grace,
+                pool_name=pool,
             )
-        log.info(
-            "minion %s serving queue %r with %d %s slot(s) on %s",
-            self.worker_id,
-            self.queue,
-            workers,
-            pool,
-            self.node.url,
-        )
+        log_banner(
+            self.worker_id, self.node, self.settings,
+            queue=served, pool=pool, slots=workers, tasks=self.tasks,
+        )  # fmt: skip
         try:
             with self._signals_stop(handle_signals):
                 self._run.run()
         finally:
             with self._lock:
                 self._run = None
+        log.info("minion %s stopped", self.worker_id)
 
-    def stop(self) -> None:
-        """Ask a running :meth:`run` to stop gracefully; returns at once."""
+    def stop(self, *, cold: bool = False) -> None:
+        """Ask a running :meth:`run` to stop; returns at once.
+
+        Gracefully by default (in-flight tasks get the grace period); ``cold``:
+        what still runs is requeued now, for another minion.
+        """
         with self._lock:
             run = self._run
-        if run is not None:
+        if run is None:
+            return
+        if cold:
+            run.stop_now()
+        else:
             run.stop()
 
     @contextmanager
     def _signals_stop(self, enabled: bool) -> Iterator[None]:
+        """SIGTERM/SIGINT: the first stops gracefully, a second one stops cold."""
         if not enabled or threading.current_thread() is not threading.main_thread():
             yield
             return
+        received: list[int] = []
 
         def handler(signum: int, frame: FrameType | None) -> None:
-            log.info("received %s: stopping gracefully", signal.Signals(signum).name)
-            self.stop()
+            name = signal.Signals(signum).name
+            received.append(signum)
+            if len(received) == 1:
+                log.info(
+                    "received %s: stopping gracefully (send it again to requeue running "
+                    "tasks and stop at once)",
+                    name,
+                )
+                self.stop()
+            elif len(received) == 2:
+                log.warning("received %s again: cold shutdown, requeueing running tasks now", name)
+                self.stop(cold=True)
+            else:
+                log.warning("received %s: already stopping cold", name)
 
         previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:

@@ -10,7 +10,10 @@ The life cycle, and where each step lives:
    and only then the message acked.
 5. :mod:`~arbiter_core.minion.control`: kills arrive as control events.
 6. :mod:`~arbiter_core.minion.shutdown`: a stop drains within the grace period
-   and gives the rest back.
+   and gives the rest back; a cold stop gives it back at once.
+
+What it tells: :mod:`~arbiter_core.minion.task_log` logs each task's end,
+:mod:`~arbiter_core.minion.counts` tallies them for the heartbeat.
 
 Each run has its own state (nothing is shared between runs or minions); the
 in-flight map (:mod:`~arbiter_core.minion.inflight`) is the one record of what
@@ -52,8 +55,10 @@ class MinionRun:
         *,
         slots: int,
         grace: float,
+        pool_name: str = "",
     ) -> None:
         self.context = context
+        self.pool_name = pool_name
         self.node = context.node
         self.tasks = tasks
         self.slots = slots
@@ -71,12 +76,12 @@ class MinionRun:
             stopping=self.stopping, give_back=self.shutdown.give_back,
         )  # fmt: skip
         self.lanes = Lanes(starter, self.inflight, self.stopping, on_crash=self.stop)
-        self.control = Control(context, self.inflight, pool)
         self.keeper = Keeper(
             context.node, context.worker_id, context.settings.lease,
             leased=self.inflight.leased, info=self.heartbeat_info,
             after_beat=self.describe_running,
         )  # fmt: skip
+        self.control = Control(context, self.inflight, pool, watch=self.keeper.watch)
 
     @property
     def crashed(self) -> BaseException | None:
@@ -85,8 +90,18 @@ class MinionRun:
 
     def run(self) -> None:
         """Serve until :meth:`stop`; then drain, and give back what did not finish."""
+        context = self.context
         self.control.listen()
         self.keeper.start()
+        context.registry.notify(
+            "arbiter_minion_started",
+            worker_id=context.worker_id,
+            queue=context.queue,
+            slots=self.slots,
+            pool=self.pool_name,
+            node=context.node,
+            settings=context.settings,
+        )
         try:
             self.lanes.start(self.slots)
             self.stopping.wait()  # this (main) thread stays free for signals and the drain
@@ -98,13 +113,25 @@ class MinionRun:
             finally:
                 self.keeper.stop()
                 self.control.close()
-                self.node.remove_worker(self.context.worker_id)
+                self.node.remove_worker(context.worker_id)
+                context.registry.notify(
+                    "arbiter_minion_stopped", worker_id=context.worker_id, queue=context.queue
+                )
         if self.crashed is not None:
             raise self.crashed
 
     def stop(self) -> None:
+        """Stop pulling; in-flight tasks get the grace period (see :meth:`run`)."""
         self.stopping.set()
         self.inflight.notify()
+
+    def stop_now(self) -> None:
+        """Stop pulling and give back what still runs without waiting (a cold stop).
+
+        Safe to call from a signal handler (see :meth:`Shutdown.go_cold`).
+        """
+        self.shutdown.go_cold()
+        self.stop()
 
     def describe_running(self) -> None:
         """Give tasks whose record a pull claimed their full running record (start time,
@@ -119,16 +146,28 @@ class MinionRun:
             )
 
     def heartbeat_info(self) -> bytes:
-        """What ``Arbiter.workers()`` shows: queue, slots, busy slots, tasks, host, pid."""
+        """The heartbeat's payload, a JSON object, as ``Arbiter.workers()`` reads it.
+
+        ``id``, ``host``, ``pid``; ``queue`` served; ``pool`` (its name) and ``slots``;
+        ``busy`` (slots running a task now); ``tasks`` (registered names);
+        ``started_at`` and ``beat_at`` (``time.time()`` of the run's start and of
+        this beat); ``counts``, how this run's tasks ended so far: ``{"succeeded",
+        "failed", "retried", "dead", "cancelled"}`` → int; ``recent_failures``, the
+        last ten failed tasks, oldest first: ``{"id", "task", "error", "at"}``
+        (``error`` is ``Type: message``, ``at`` a ``time.time()``).
+        """
         return json.dumps(
             {
                 "id": self.context.worker_id,
                 "queue": self.context.queue,
+                "pool": self.pool_name,
                 "slots": self.slots,
                 "busy": self.inflight.busy(),
                 "tasks": sorted(self.tasks),
                 "host": socket.gethostname(),
                 "pid": os.getpid(),
                 "started_at": self.started_at,
+                "beat_at": time.time(),
+                **self.outcomes.counts.snapshot(),
             }
         ).encode()

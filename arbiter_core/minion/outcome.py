@@ -29,10 +29,12 @@ from typing import Any
 
 from arbiter_core import composition, records
 from arbiter_core.errors import DeadLetteredError, SerializationError, TaskCancelledError
+from arbiter_core.minion.counts import TaskCounts
 from arbiter_core.minion.describe import traceback_text
 from arbiter_core.minion.follow_ups import FollowUps
 from arbiter_core.minion.inflight import InFlight
 from arbiter_core.minion.run_context import RunContext
+from arbiter_core.minion.task_log import log_end, log_retry
 from arbiter_core.node import ABSENT, Claim, Delivery, Record
 from arbiter_core.wire import Envelope
 
@@ -45,7 +47,10 @@ END_HOOKS = {
 
 
 class Outcomes:
-    """Writes the records of a minion's tasks and tells observers what happened."""
+    """Writes the records of a minion's tasks and tells observers (and the log) what happened.
+
+    ``counts`` tallies how the run's tasks ended, for the heartbeat.
+    """
 
     def __init__(self, context: RunContext, follow_ups: FollowUps, claim: Claim) -> None:
         self.context = context
@@ -55,6 +60,7 @@ class Outcomes:
         self.registry = context.registry
         self.follow_ups = follow_ups
         self.claim = claim
+        self.counts = TaskCounts()
 
     def record(
         self,
@@ -179,6 +185,10 @@ class Outcomes:
                 )
         if written:
             duration = 0.0 if started_at is None else time.time() - started_at
+            self.counts.add(state)
+            if error is not None and state == records.FAILED:
+                self.counts.failure(envelope.id, envelope.task, error)
+            log_end(envelope, state, error, duration, self.context.worker_id)
             self._announce(state, envelope, result, error, duration)
         return taken
 
@@ -215,6 +225,11 @@ class Outcomes:
             body=self.wire.encode(envelope),
             not_before=time.time() + delay if delay else None,
         )
+        if written:
+            self.counts.add("retried")
+            log_retry(
+                item.envelope, error, delay, time.time() - item.started_at, self.context.worker_id
+            )
         if written and self.registry.observed("arbiter_task_retried"):
             self.registry.notify(
                 "arbiter_task_retried",

@@ -35,6 +35,7 @@ from arbiter_core.minion.describe import describe
 from arbiter_core.minion.inflight import InFlight, InFlightTasks
 from arbiter_core.minion.outcome import Outcomes
 from arbiter_core.minion.registry import TaskDefinition, TaskRegistry
+from arbiter_core.minion.task_log import log_dead_letter
 from arbiter_core.node import Delivery
 from arbiter_core.pool import Call, InlinePool, WorkerPool
 from arbiter_core.wire import Envelope
@@ -106,21 +107,29 @@ class Starter:
         With ``advance``, its group or pipe then moves on as after a failure. Never
         raises: a message that cannot even be dead-lettered is left to its lease.
         """
-        log.warning("dead-lettering message %s: %s", delivery.message_id, reason)
+        context = self.context
         try:
-            self.context.node.dead_letter(delivery, reason)
+            context.node.dead_letter(delivery, reason)
+            self.outcomes.counts.add("dead")
+            log_dead_letter(delivery.message_id, envelope, reason, context.queue, context.worker_id)
             if envelope is not None:
                 self.outcomes.end_dead(envelope, reason, advance=advance)
         except BrokerError as exc:  # its lease runs out; it comes back and is rejected again
-            log.warning("could not dead-letter message %s (%s)", delivery.message_id, exc)
+            log.warning(
+                "could not dead-letter message %s (%s); it was refused: %s",
+                delivery.message_id, exc, reason,
+            )  # fmt: skip
         except Exception:  # its lease runs out, and it is spent in the end: never a lane
-            log.exception("could not dead-letter message %s", delivery.message_id)
+            log.exception(
+                "could not dead-letter message %s; it was refused: %s", delivery.message_id, reason
+            )
 
     def _start(self, delivery: Delivery, envelope: Envelope) -> InFlight | None:
         """Gate and launch one decoded message; None if it was settled without running."""
         try:
             definition = self.tasks.get(envelope.task)
-        except UnknownTaskError as exc:
+        except UnknownTaskError:  # named after the queue this run serves (``--queue``)
+            exc = UnknownTaskError(envelope.task, self.context.queue, self.tasks)
             self.outcomes.store(delivery, envelope, records.FAILED, error=exc, start=True)
             return None
         if envelope.deadline is not None and time.time() > envelope.deadline:

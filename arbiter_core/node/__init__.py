@@ -7,7 +7,7 @@ with TTL, atomic transitions, worker registry). :class:`EventNode` unites them
 with a lifecycle; :class:`ComposedNode` takes the state face from another node.
 A message pushed with its record is bound to it: a pull may claim the record
 (:mod:`~arbiter_core.node.claim`), and burying the message ends it
-(:mod:`~arbiter_core.node.burial`).
+(:mod:`~arbiter_core.node.burial`); requeuing it revives the record.
 The public methods check their arguments once, for every backend
 (:mod:`~arbiter_core.node.arguments`), then call the protected method a backend writes.
 The conformance suite in :mod:`arbiter_core.conformance` checks every guarantee.
@@ -19,12 +19,22 @@ from arbiter_core.node.arguments import (
     require_count,
     require_delay,
     require_expect,
+    require_message_ids,
     require_name,
     require_positive,
     require_timeout,
 )
 from arbiter_core.node.broadcast import Broadcaster, EventCallback, Quick
-from arbiter_core.node.burial import BURIED_EVENT, DEAD, FINAL_STATES, buried_data, parse_buried
+from arbiter_core.node.burial import (
+    BURIED_EVENT,
+    DEAD,
+    FINAL_STATES,
+    PURGED,
+    REQUEUED,
+    buried_data,
+    parse_buried,
+    revived_data,
+)
 from arbiter_core.node.claim import Claim, Claimed
 from arbiter_core.node.composed import ComposedNode, NoStateStore
 from arbiter_core.node.event_node import (
@@ -39,7 +49,7 @@ from arbiter_core.node.event_node import (
     TransitionPush,
 )
 from arbiter_core.node.state_store import ABSENT, Expect, Record, StateStore, require_record
-from arbiter_core.node.work_queue import DeadLetter, Delivery, WorkQueue
+from arbiter_core.node.work_queue import DeadLetter, Delivery, QueueStats, WorkQueue
 
 __all__ = [
     "ABSENT",
@@ -50,7 +60,9 @@ __all__ = [
     "DEFAULT_NAMESPACE",
     "FINAL_STATES",
     "PERSISTENT",
+    "PURGED",
     "QUEUE",
+    "REQUEUED",
     "STATE",
     "Broadcaster",
     "Claim",
@@ -63,6 +75,7 @@ __all__ = [
     "Expect",
     "NoStateStore",
     "Outcome",
+    "QueueStats",
     "Quick",
     "Record",
     "StateStore",
@@ -75,8 +88,10 @@ __all__ = [
     "require_count",
     "require_delay",
     "require_expect",
+    "require_message_ids",
     "require_name",
     "require_positive",
     "require_record",
     "require_timeout",
+    "revived_data",
 ]

@@ -8,6 +8,7 @@ writes, so every node refuses bad input alike, with the same error.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -56,6 +57,20 @@ def require_name(value: object, what: str) -> str:
                 "use a name made of real characters"
             ) from None
     return value
+
+
+def require_message_ids(values: object) -> list[str] | None:
+    """None (meaning every one), or the message ids in ``values`` once each, in order.
+
+    A bare string is refused: it would be read as a collection of one-letter ids.
+    """
+    if values is None:
+        return None
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"message_ids must be a collection of ids, got the {values!r} itself")
+    if not isinstance(values, Iterable):
+        raise TypeError(f"message_ids must be a collection of ids, got {type(values).__name__}")
+    return list(dict.fromkeys(require_name(value, "message id") for value in values))
 
 
 def require_count(value: object, what: str) -> None:

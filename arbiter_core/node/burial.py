@@ -18,6 +18,17 @@ the state face must, in the same atomic step:
 The format of the data is written down here because backends build it without
 Python (a Lua script on Redis): ``b"dead:" + str(len(reason_bytes)) + b":" +
 reason_bytes + data``, the reason in UTF-8.
+
+Two operator's tools follow the same rules:
+
+* ``purge`` drops messages nobody holds; each one bound to a record ends it exactly
+  as a burial does, with reason :data:`PURGED`.
+* ``requeue_dead_letters`` is the way back: a requeued letter is bound to its record
+  again and, in the same atomic step, a record in state :data:`DEAD` is *revived*:
+  state :data:`REQUEUED`, data :func:`revived_data` (what it held before the burial),
+  expiry kept, write id cleared. A record in another state is left alone: a requeue
+  never reopens an outcome (a task that succeeded after all stays succeeded).
+  Nothing is announced: the task is not final any more, so no waiter is due a wake-up.
 """
 
 from __future__ import annotations
@@ -27,6 +38,12 @@ DEAD = "dead"
 
 FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", DEAD})
 """States no later write may leave, burial included (see ``arbiter_core.records.FINAL``)."""
+
+REQUEUED = "queued"
+"""The state a requeue gives back to a dead record (the core's ``records.QUEUED``)."""
+
+PURGED = "purged from its queue"
+"""The reason a purge gives the records of the messages it drops."""
 
 BURIED_EVENT = "buried"
 """Broadcast event of a namespace: the key of a record that burial just ended."""
@@ -49,3 +66,12 @@ def parse_buried(data: bytes) -> tuple[str, bytes] | None:
         return None
     size = int(length)
     return rest[:size].decode("utf-8", "replace"), rest[size:]
+
+
+def revived_data(data: bytes) -> bytes:
+    """A revived record's data: what :func:`buried_data` had put the reason in front of.
+
+    Data not of that form (a record a third party wrote ``dead``) is kept as it is.
+    """
+    parsed = parse_buried(data)
+    return data if parsed is None else parsed[1]

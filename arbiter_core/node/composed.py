@@ -15,7 +15,7 @@ from arbiter_core.errors import UnsupportedOperationError
 from arbiter_core.node.broadcast import EventCallback
 from arbiter_core.node.event_node import QUEUE, STATE, EventNode
 from arbiter_core.node.state_store import Expect, Record
-from arbiter_core.node.work_queue import DeadLetter, Delivery
+from arbiter_core.node.work_queue import DeadLetter, Delivery, QueueStats
 
 
 class NoStateStore:
@@ -43,7 +43,10 @@ class ComposedNode(EventNode):
     Closing the composed node closes both. Both should use the same namespace.
     Arguments are checked once, by this node's public methods; it hands them on to
     the protected methods of the other two. The combined operations are the
-    defaults: the broker cannot claim or bury records that live in the other store.
+    defaults: the broker cannot claim or bury records that live in the other store,
+    nor can a purge end them or a requeue revive them (it requeues the messages, and
+    leaves the records to the worker, which transitions them itself).
+    ``server_info`` is the broker's, with the state store's under ``state_*`` keys.
     """
 
     def __init__(self, broker: EventNode, state: EventNode) -> None:
@@ -99,6 +102,26 @@ class ComposedNode(EventNode):
 
     def _queue_size(self, queue: str) -> int:
         return self.broker._queue_size(queue)
+
+    def _queue_stats(self, queue: str) -> QueueStats:
+        return self.broker._queue_stats(queue)
+
+    def _known_queues(self) -> set[str]:
+        return self.broker._known_queues()
+
+    def _purge(self, queue: str) -> int:
+        return self.broker._purge(queue)
+
+    def _requeue_dead_letters(self, queue: str, message_ids: list[str] | None) -> list[str]:
+        return self.broker._requeue_dead_letters(queue, message_ids)
+
+    def _purge_dead_letters(self, queue: str) -> int:
+        return self.broker._purge_dead_letters(queue)
+
+    def _server_info(self) -> dict[str, str]:
+        info = self.broker._server_info()
+        info.update({f"state_{key}": value for key, value in self.state._server_info().items()})
+        return info
 
     # state: the state node
     def _get(self, key: str) -> Record | None:

@@ -128,6 +128,18 @@ class EventNode(Broadcaster, WorkQueue, StateStore):
     def close(self) -> None:
         """Release every connection and thread; idempotent. Later calls raise NodeClosedError."""
 
+    def server_info(self) -> dict[str, str]:
+        """What the node knows of the broker it talks to, for an operator (``arbiter ping``).
+
+        Short strings, e.g. ``{"server": "redis 7.0.15"}``; every key is optional. It
+        asks the broker (one round trip at most) and raises NodeClosedError once closed.
+        A backend overrides ``_server_info``; the default knows nothing: ``{}``.
+        """
+        return dict(self._server_info())
+
+    def _server_info(self) -> dict[str, str]:
+        return {}
+
     def require(self, capability: str, why: str) -> None:
         """Raise a clear :class:`UnsupportedOperationError` unless the node has ``capability``."""
         if capability not in self.capabilities:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
+from arbiter_core.errors import UnsupportedOperationError
 from arbiter_core.node.arguments import (
     require_bytes,
     require_count,
     require_delay,
+    require_message_ids,
     require_name,
     require_positive,
     require_timeout,
@@ -41,7 +43,12 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """A message taken out of circulation, with the reason it will not be delivered."""
+    """A message taken out of circulation, with the reason it will not be delivered.
+
+    ``record`` is the key of the record the message was pushed with (see
+    :mod:`arbiter_core.node.burial`), None for a message pushed alone or a letter a
+    backend stored before it kept that key: a requeue binds the message to it again.
+    """
 
     queue: str
     message_id: str
@@ -49,6 +56,26 @@ class DeadLetter:
     reason: str
     delivery_count: int
     dead_at: float
+    record: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """What one queue holds now, by where each message is (see :meth:`WorkQueue.queue_stats`)."""
+
+    ready: int
+    """Deliverable now, waiting for a consumer."""
+    delayed: int
+    """Waiting for their ``not_before`` time (or a nack's delay)."""
+    leased: int
+    """Held by a consumer under a lease that has not run out: in flight."""
+    dead: int
+    """Dead letters kept for the queue (see :meth:`WorkQueue.dead_letters`)."""
+
+    @property
+    def stored(self) -> int:
+        """Messages not yet acked or dead-lettered: what :meth:`WorkQueue.queue_size` counts."""
+        return self.ready + self.delayed + self.leased
 
 
 class WorkQueue(ABC):
@@ -77,13 +104,24 @@ class WorkQueue(ABC):
       (see :mod:`arbiter_core.node.burial`).
     * ``pull`` blocks on the broker (no sleep-polling) until a message is ready
       or ``timeout`` passes; ``timeout=0`` returns at once.
+    * **Recoverable dead letters**: ``requeue_dead_letters`` puts dead letters back
+      in circulation atomically (each at most once, however many callers race), with
+      their message ids, bodies and records, and revives a record its burial ended;
+      ``purge_dead_letters`` drops them. See those methods.
+    * **Inspection and control**: ``queue_stats`` counts a queue's messages by where
+      they are, ``known_queues`` lists the queues that hold anything, ``purge`` drops
+      the messages no consumer holds (ending their records, as a burial does).
 
     The public methods check their arguments (queue names, see
     :func:`~arbiter_core.node.arguments.require_name`; bytes bodies; positive leases;
-    ``max_messages`` of at least 1; no negative timeout or delay) and then call the
-    protected method of the same name, which is what a backend writes: ``_push``,
-    ``_pull``, ``_ack``, ``_nack``, ``_renew``, ``_dead_letter``, ``_dead_letters``,
-    ``_queue_size``. Those receive checked arguments only.
+    ``max_messages`` of at least 1; no negative timeout or delay; message ids) and
+    then call the protected method of the same name, which is what a backend writes:
+    ``_push``, ``_pull``, ``_ack``, ``_nack``, ``_renew``, ``_dead_letter``,
+    ``_dead_letters``, ``_queue_size``, and for the operator's tools ``_queue_stats``,
+    ``_known_queues``, ``_purge``, ``_requeue_dead_letters``, ``_purge_dead_letters``.
+    Those receive checked arguments only. The operator's five have defaults that raise
+    :class:`~arbiter_core.errors.UnsupportedOperationError`, so a node written before
+    they existed still serves tasks; the conformance suite expects them.
     """
 
     def push(self, queue: str, body: bytes, *, not_before: float | None = None) -> str:
@@ -136,6 +174,62 @@ class WorkQueue(ABC):
         """Messages stored and not yet acked or dead-lettered: ready, delayed or leased."""
         return self._queue_size(require_name(queue, "queue"))
 
+    # -- the operator's tools: inspect, purge, recover dead letters
+    def queue_stats(self, queue: str) -> QueueStats:
+        """The queue's messages by where they are: ready, delayed, leased, dead.
+
+        Settled first, like a pull: a lease that ran out counts as ready (or, spent, as
+        dead), a delayed message that fell due as ready. An unknown queue is all zeros.
+        """
+        return self._queue_stats(require_name(queue, "queue"))
+
+    def known_queues(self) -> set[str]:
+        """Every queue of the namespace that holds messages (of any kind) or dead letters.
+
+        A queue whose messages were all acked and that has no dead letters may be
+        forgotten (the brokers keep no empty queues), so it is not listed.
+        """
+        return self._known_queues()
+
+    def purge(self, queue: str) -> int:
+        """Drop every ready and delayed message of ``queue``; return how many were dropped.
+
+        Leased messages are left to their consumers (a lease that ran out counts as
+        ready, as in :meth:`queue_stats`). Dead letters stay (see
+        :meth:`purge_dead_letters`). A dropped message bound to a record ends it as a
+        burial does (see :mod:`arbiter_core.node.burial`; the reason is ``PURGED``),
+        so nobody waits for a task that will not run.
+        """
+        return self._purge(require_name(queue, "queue"))
+
+    def requeue_dead_letters(
+        self, queue: str, message_ids: Collection[str] | None = None
+    ) -> list[str]:
+        """Put dead letters of ``queue`` back, ready at once; return the ids requeued.
+
+        ``message_ids=None`` requeues every dead letter of the queue; otherwise the
+        ones with those ids (an id that is not a dead letter of the queue is skipped).
+        Each requeued message keeps its message id, body and bound record, is ready
+        at the back of the queue (FIFO, like a new push; ``enqueued_at`` is now), and
+        its delivery count starts again: its next delivery is delivery 1, and it has
+        ``max_deliveries`` deliveries before it is buried again.
+
+        Atomic per letter: it leaves the dead letters and enters the queue in one step,
+        so of concurrent requeues of one letter exactly one requeues it. In the same
+        step, a bound record in state ``DEAD`` is revived: it takes state ``REQUEUED``
+        with the data it had before the burial, its expiry kept (see
+        :mod:`arbiter_core.node.burial`), so status reads and waiters see the task
+        queued again. A record in any other state (an outcome: ``succeeded``,
+        ``failed``...) is never reopened; an absent one is not created. Returned ids
+        are in dead-letter order, oldest first.
+        """
+        ids = require_message_ids(message_ids)
+        return self._requeue_dead_letters(require_name(queue, "queue"), ids)
+
+    def purge_dead_letters(self, queue: str) -> int:
+        """Drop every dead letter of ``queue`` for good; return how many there were."""
+        return self._purge_dead_letters(require_name(queue, "queue"))
+
     # -- what a backend writes; the arguments are checked (see the class docstring)
     @abstractmethod
     def _push(self, queue: str, body: bytes, not_before: float | None) -> str: ...
@@ -162,3 +256,25 @@ class WorkQueue(ABC):
 
     @abstractmethod
     def _queue_size(self, queue: str) -> int: ...
+
+    # the operator's tools: defaults refuse, naming the operation (see the class docstring)
+    def _unsupported(self, operation: str) -> NoReturn:
+        raise UnsupportedOperationError(
+            f"{type(self).__name__} does not implement {operation}; its backend must "
+            f"write _{operation} (see docs/plugins.md, What a backend writes)"
+        )
+
+    def _queue_stats(self, queue: str) -> QueueStats:
+        self._unsupported("queue_stats")
+
+    def _known_queues(self) -> set[str]:
+        self._unsupported("known_queues")
+
+    def _purge(self, queue: str) -> int:
+        self._unsupported("purge")
+
+    def _requeue_dead_letters(self, queue: str, message_ids: list[str] | None) -> list[str]:
+        self._unsupported("requeue_dead_letters")
+
+    def _purge_dead_letters(self, queue: str) -> int:
+        self._unsupported("purge_dead_letters")

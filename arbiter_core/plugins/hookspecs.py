@@ -102,12 +102,13 @@ def arbiter_public_names() -> Mapping[str, str]:
 # with the plugin's name and never reaches the task or the other observers.
 # Observers return None and cannot be wrappers.
 #
-# Every hook whose name starts with OBSERVER_PREFIX is an observer: arbiter calls it
-# with PluginRegistry.notify(hook_name, **arguments), the arguments being exactly
-# the spec's, so a new observer needs only its spec here.
+# Every hook whose name starts with one of OBSERVER_PREFIXES is an observer: arbiter
+# calls it with PluginRegistry.notify(hook_name, **arguments), the arguments being
+# exactly the spec's, so a new observer needs only its spec here.
 
-OBSERVER_PREFIX = "arbiter_task_"
-"""Hooks named ``arbiter_task_*`` are task-lifecycle observers."""
+OBSERVER_PREFIXES = ("arbiter_task_", "arbiter_minion_")
+"""Hooks named ``arbiter_task_*`` (a task's life) or ``arbiter_minion_*`` (a minion's
+run) are observers."""
 
 
 @hookspec
@@ -167,3 +168,24 @@ def arbiter_task_failed(
 @hookspec
 def arbiter_task_cancelled(task_id: str, name: str, queue: str, reason: str) -> None:
     """A task was killed or cancelled before finishing; ``reason`` says by whom or why."""
+
+
+# --- minion lifecycle observers ------------------------------------------------------------------
+
+
+@hookspec
+def arbiter_minion_started(
+    worker_id: str, queue: str, slots: int, pool: str, node: EventNode, settings: Settings
+) -> None:
+    """A Minion's ``run`` began, before its first pull.
+
+    ``node`` is the EventNode it serves (read queue sizes from it, never write),
+    ``settings`` its resolved settings, ``pool`` the pool's name. A plugin that
+    serves something for the run's lifetime (a ``/metrics`` endpoint) starts it here
+    and stops it in :func:`arbiter_minion_stopped`; it must not block.
+    """
+
+
+@hookspec
+def arbiter_minion_stopped(worker_id: str, queue: str) -> None:
+    """A Minion's ``run`` ended: its in-flight work finished or was given back."""

@@ -1,4 +1,4 @@
-"""Task-lifecycle observers: one generic call for every ``arbiter_task_*`` hook.
+"""Lifecycle observers: one generic call for every ``arbiter_task_*``/``arbiter_minion_*`` hook.
 
 :class:`Observers` guarantees, for :meth:`PluginRegistry.notify
 <arbiter_core.plugins.PluginRegistry.notify>` and ``observed``:
@@ -35,7 +35,7 @@ OBSERVER_HOOKS: Mapping[str, frozenset[str]] = types.MappingProxyType(
     {
         name: frozenset(inspect.signature(spec).parameters)
         for name, spec in vars(hookspecs).items()
-        if name.startswith(hookspecs.OBSERVER_PREFIX) and inspect.isfunction(spec)
+        if name.startswith(hookspecs.OBSERVER_PREFIXES) and inspect.isfunction(spec)
     }
 )
 """``{hook name: its argument names}`` for every observer hookspec."""

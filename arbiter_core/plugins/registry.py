@@ -169,7 +169,7 @@ class PluginRegistry:
         return self._observers.observed(hook_name)
 
     def notify(self, hook_name: str, /, **kwargs: object) -> None:
-        """Tell every plugin observing ``hook_name`` (an ``arbiter_task_*`` hook).
+        """Tell every plugin observing ``hook_name`` (an ``arbiter_task_*``/``_minion_*`` hook).
 
         ``kwargs`` are exactly the hookspec's arguments; the first call of each
         hook checks that and raises ValueError (unknown hook) or TypeError (wrong

@@ -16,7 +16,8 @@ Layout, per ``(namespace, queue)`` (a :class:`_Queue`):
 * ``dead``: the dead letters, oldest first (bounded, see ``DEAD_LETTER_LIMIT``).
 
 A message pushed by :meth:`MemoryBroker.transition_and_push` carries the key of its
-record; burying it ends that record as :mod:`arbiter_core.node.burial` says.
+record; burying it ends that record as :mod:`arbiter_core.node.burial` says, and its
+dead letter keeps the key, so a requeue binds it again (and revives the record).
 
 Nothing runs in the background: every operation first *settles* the queue it
 touches (expired leases back to ``ready`` or to the dead letters, due delayed
@@ -44,13 +45,17 @@ from arbiter_core.node import (
     BURIED_EVENT,
     DEAD,
     FINAL_STATES,
+    PURGED,
+    REQUEUED,
     DeadLetter,
     Delivery,
     EventCallback,
     Expect,
+    QueueStats,
     Record,
     TransitionPush,
     buried_data,
+    revived_data,
 )
 
 DEAD_LETTER_LIMIT = 10_000
@@ -305,6 +310,76 @@ class MemoryBroker:
             self._forget_if_idle(namespace, queue, q)
             return size
 
+    def queue_stats(self, namespace: str, queue: str) -> QueueStats:
+        """Ready, delayed, leased and dead, settled first."""
+        with self._lock:
+            q = self._queues.get((namespace, queue))
+            if q is None:
+                return QueueStats(0, 0, 0, 0)
+            self._settle(q, time.monotonic())
+            stats = QueueStats(len(q.ready), len(q.delayed), len(q.leased), len(q.dead))
+            self._forget_if_idle(namespace, queue, q)
+            return stats
+
+    def known_queues(self, namespace: str) -> set[str]:
+        """The queues of ``namespace`` that hold messages or dead letters."""
+        with self._lock:
+            return {
+                name
+                for (ns, name), q in self._queues.items()
+                if ns == namespace and (q.size() or q.dead)
+            }
+
+    def purge(self, namespace: str, queue: str) -> int:
+        """Drop the ready and delayed messages, ending their records; how many there were."""
+        with self._lock:
+            q = self._queues.get((namespace, queue))
+            if q is None:
+                return 0
+            self._settle(q, time.monotonic())
+            dropped = [*q.ready, *(message for _, _, message in q.delayed)]
+            q.ready.clear()
+            q.delayed.clear()
+            for message in dropped:
+                if message.record is not None:
+                    self._end_record(namespace, message.record, PURGED)
+            self._after_removal(namespace, queue, q)
+            return len(dropped)
+
+    def requeue_dead_letters(
+        self, namespace: str, queue: str, message_ids: list[str] | None
+    ) -> list[str]:
+        """Dead letters back to ``ready`` (all, or those ids), reviving dead records, at once."""
+        with self._lock:
+            q = self._queues.get((namespace, queue))
+            if q is None:
+                return []
+            wanted = None if message_ids is None else set(message_ids)
+            chosen = [d for d in q.dead if wanted is None or d.message_id in wanted]
+            if not chosen:
+                return []
+            kept = [d for d in q.dead if wanted is not None and d.message_id not in wanted]
+            q.dead.clear()
+            q.dead.extend(kept)
+            now = time.time()
+            for letter in chosen:
+                if letter.record is not None:
+                    self._revive_record(namespace, letter.record)
+                q.ready.append(_Message(letter.message_id, letter.body, now, record=letter.record))
+            q.cond.notify(len(chosen))
+            return [letter.message_id for letter in chosen]
+
+    def purge_dead_letters(self, namespace: str, queue: str) -> int:
+        """Drop the queue's dead letters; how many there were."""
+        with self._lock:
+            q = self._queues.get((namespace, queue))
+            if q is None:
+                return 0
+            count = len(q.dead)
+            q.dead.clear()
+            self._forget_if_idle(namespace, queue, q)
+            return count
+
     def join(self, namespace: str, queue: str, *, timeout: float | None = None) -> bool:
         """Wait until ``queue`` holds nothing (every message acked or dead); False on timeout.
 
@@ -468,6 +543,7 @@ class MemoryBroker:
                 reason=reason,
                 delivery_count=message.delivery_count,
                 dead_at=time.time(),
+                record=message.record,
             )
         )
 
@@ -478,6 +554,14 @@ class MemoryBroker:
         record, expires = stored
         self._records[namespace, key] = (Record(DEAD, buried_data(reason, record.data)), expires)
         self._emit(namespace, BURIED_EVENT, key.encode())
+
+    def _revive_record(self, namespace: str, key: str) -> None:
+        """A dead record back to REQUEUED with its data before the burial (expiry kept)."""
+        stored = self._records.get((namespace, key))
+        if stored is None or stored[1] <= time.monotonic() or stored[0].state != DEAD:
+            return
+        record, expires = stored
+        self._records[namespace, key] = (Record(REQUEUED, revived_data(record.data)), expires)
 
     # ------------------------------------------------------------------ records
 

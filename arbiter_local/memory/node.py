@@ -26,6 +26,7 @@ from arbiter_core.node import (
     EventCallback,
     EventNode,
     Expect,
+    QueueStats,
     Record,
     TransitionPush,
 )
@@ -241,6 +242,25 @@ class MemoryEventNode(EventNode):
 
     def _queue_size(self, queue: str) -> int:
         return self._broker().queue_size(self.namespace, queue)
+
+    def _queue_stats(self, queue: str) -> QueueStats:
+        return self._broker().queue_stats(self.namespace, queue)
+
+    def _known_queues(self) -> set[str]:
+        return self._broker().known_queues(self.namespace)
+
+    def _purge(self, queue: str) -> int:
+        return self._broker().purge(self.namespace, queue)
+
+    def _requeue_dead_letters(self, queue: str, message_ids: list[str] | None) -> list[str]:
+        """Under the broker's lock: of racing requeues of one letter, one takes it."""
+        return self._broker().requeue_dead_letters(self.namespace, queue, message_ids)
+
+    def _purge_dead_letters(self, queue: str) -> int:
+        return self._broker().purge_dead_letters(self.namespace, queue)
+
+    def _server_info(self) -> dict[str, str]:
+        return {"server": f"memory (in-process broker {self._broker().name!r})"}
 
     # state
 

@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from arbiter_core.node import BURIED_EVENT, DEAD, FINAL_STATES
+from arbiter_core.node import BURIED_EVENT, DEAD, FINAL_STATES, REQUEUED
 from arbiter_redis import keys
 
 if TYPE_CHECKING:
@@ -37,6 +37,9 @@ NAMES = (
     "heartbeat",
     "live_workers",
     "remove_worker",
+    "stats",
+    "purge",
+    "requeue",
 )
 
 SETTLE_BATCH = 1000
@@ -56,9 +59,10 @@ def _read(name: str) -> str:
 
 
 _STRINGS = {
-    # what burial writes and announces: see arbiter_core.node.burial
+    # what burial writes and announces, and requeue revives: see arbiter_core.node.burial
     "DEAD_STATE": DEAD,
     "BURIED_EVENT": BURIED_EVENT,
+    "REQUEUED_STATE": REQUEUED,
 }
 
 
@@ -129,3 +133,6 @@ class Scripts:
         self.heartbeat = LuaScript(client, "heartbeat")
         self.live_workers = LuaScript(client, "live_workers")
         self.remove_worker = LuaScript(client, "remove_worker")
+        self.stats = LuaScript(client, "stats")
+        self.purge = LuaScript(client, "purge")
+        self.requeue = LuaScript(client, "requeue")

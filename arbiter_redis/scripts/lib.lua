@@ -83,13 +83,42 @@ local function end_record(record, reason)
   end
 end
 
+-- Undo end_record when a dead letter is requeued: a record in DEAD_STATE takes
+-- REQUEUED_STATE and the data it had before the burial ("dead:<n>:<reason>" dropped from
+-- the front), expiry kept, write id cleared. Any other record, or none, is left alone.
+local function revive_record(record)
+  if not record or record == '' then
+    return
+  end
+  local current = redis.call('HMGET', record, 'state', 'data')
+  if current[1] ~= DEAD_STATE then
+    return
+  end
+  local data = current[2] or ''
+  local size, rest = string.match(data, '^dead:(%d+):(.*)$')
+  if size and tonumber(size) <= #rest then
+    data = string.sub(rest, tonumber(size) + 1)
+  end
+  redis.call('HSET', record, 'state', REQUEUED_STATE, 'data', data, 'write', '')
+end
+
+-- Drop an unleased message nobody will run (a purge), ending its record as a burial does.
+local function drop(q, id, reason)
+  local _, _, _, record = read_meta(q, id)
+  end_record(record, reason)
+  redis.call('HDEL', q.body, id)
+  redis.call('HDEL', q.meta, id)
+end
+
 -- Move an unleased message (already out of ready, delayed and leases) to the dead letters,
--- ending the record it was pushed with (`record`, '' for none).
+-- ending the record it was pushed with (`record`, '' for none), whose key the letter
+-- keeps so a requeue can bind the message to it again.
 local function bury(q, id, count, reason, now, record)
   end_record(record, reason)
   local body = redis.call('HGET', q.body, id) or ''
   redis.call('XADD', q.dead, 'MAXLEN', '~', DEAD_LETTER_LIMIT, '*',
-    'id', id, 'body', body, 'reason', reason, 'count', fmt(count), 'dead_at', fmt(now))
+    'id', id, 'body', body, 'reason', reason, 'count', fmt(count), 'dead_at', fmt(now),
+    'record', record or '')
   redis.call('PEXPIRE', q.dead, DEAD_LETTER_TTL_MS)
   redis.call('HDEL', q.body, id)
   redis.call('HDEL', q.meta, id)
