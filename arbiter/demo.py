@@ -72,6 +72,11 @@ def format_table(results: Iterable[Result]) -> str:
         rows.append(
             (r.name, "ok" if r.success else "FAILED", str(r.attempts), f"{r.duration:.2f}", value)
         )
+    return aligned_table(rows)
+
+
+def aligned_table(rows: list[tuple[str, str, str, str, str]]) -> str:
+    """The first row is the header, then a rule; the last column (a value) is not padded."""
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4]

@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from arbiter.demo import aligned_table
 from arbiter_core.client import Arbiter
 from arbiter_core.composition import TaskCall
 from arbiter_core.connect import connect
@@ -160,13 +161,7 @@ def _table(statuses: list[dict[str, Any]], labels: dict[str, str]) -> str:
         rows.append(
             (labels.get(s["id"], s["name"]), s["state"], str(s["attempt"]), f"{seconds:.2f}", value)
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
-        for row in rows
-    ]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    return aligned_table(rows)
 
 
 def _is_tty(out: TextIO) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 import uuid
 from collections import Counter
@@ -76,12 +77,36 @@ class Arbiter(Endpoint):
         self._on_buried = Quick(self._router.buried)
         self._closed = False
         self._watch = QueueWatch(self.node)
-        try:
-            self.node.subscribe(self.reply_to, self._on_reply)
-            self.node.subscribe(BURIED_EVENT, self._on_buried)
-        except BaseException:  # e.g. the broker is down: don't leak the node we opened
-            super().close()
-            raise
+        self._listening = False  # subscribed to its replies: on first use, not when built
+        self._listen_lock = threading.Lock()
+
+    def _listen(self) -> None:
+        """Subscribe to this Arbiter's replies before the first call that needs them.
+
+        Not in ``__init__``: building an Arbiter (at import time, in a module that
+        also defines tasks) never touches the broker, so a broker that is down fails
+        the first apply or wait, within the node's bounded connection retries,
+        instead of the import.
+        """
+        if self._listening:
+            return
+        with self._listen_lock:
+            if self._listening:
+                return
+            if self._closed:
+                raise NodeClosedError("this Arbiter was closed")
+            try:
+                self.node.subscribe(self.reply_to, self._on_reply)
+                self.node.subscribe(BURIED_EVENT, self._on_buried)
+            except BaseException:  # e.g. the broker is down: leave no callback behind
+                for event, callback in (
+                    (self.reply_to, self._on_reply),
+                    (BURIED_EVENT, self._on_buried),
+                ):
+                    with contextlib.suppress(Exception):
+                        self.node.unsubscribe(event, callback)
+                raise
+            self._listening = True
 
     def close(self) -> None:
         """Stop listening for replies; close the node if this Arbiter opened it. Idempotent."""
@@ -89,9 +114,12 @@ class Arbiter(Endpoint):
             return
         self._closed = True
         try:
-            with contextlib.suppress(NodeClosedError):  # a borrowed node its owner closed
-                self.node.unsubscribe(self.reply_to, self._on_reply)
-                self.node.unsubscribe(BURIED_EVENT, self._on_buried)
+            with self._listen_lock:
+                listening, self._listening = self._listening, False
+            if listening:
+                with contextlib.suppress(NodeClosedError):  # a borrowed node its owner closed
+                    self.node.unsubscribe(self.reply_to, self._on_reply)
+                    self.node.unsubscribe(BURIED_EVENT, self._on_buried)
         finally:
             super().close()
 
@@ -114,6 +142,7 @@ class Arbiter(Endpoint):
         if not isinstance(tasks_count, int) or isinstance(tasks_count, bool) or tasks_count < 1:
             raise ValueError(f"tasks_count must be an int >= 1, got {tasks_count!r}")
         call = TaskCall(name, _args(task_args), dict(task_kwargs or {}), queue)
+        self._listen()
         envelopes = [call.envelope(self.reply_to) for _ in range(tasks_count)]
         ids = [envelope.id for envelope in envelopes]
         self._router.expect(ids)  # before the push: a fast minion's event is not missed
@@ -131,6 +160,7 @@ class Arbiter(Endpoint):
         """Apply tasks together; ``callback`` runs with their results (a list, in order)
         once all succeeded; ``finalizer`` runs after everything, even after failures,
         or after ``finalizer_timeout`` seconds if the group has not finished by then."""
+        self._listen()
         return composition.plan_group(
             self,
             [_as_call(t) for t in tasks],
@@ -168,6 +198,7 @@ class Arbiter(Endpoint):
         """Run tasks one after another; each receives the previous result as its first
         argument, and every task also receives ``persistent_args``/``persistent_kwargs``.
         If one fails, the rest are marked failed without running. Returns every id."""
+        self._listen()
         return composition.plan_pipe(
             self,
             [_as_call(t) for t in tasks],
@@ -193,6 +224,7 @@ class Arbiter(Endpoint):
         that makes no progress for ``RESYNC_INTERVAL`` seconds on a queue no live
         minion serves logs a warning (once per wait) on the ``arbiter.client`` logger.
         """
+        self._listen()
         pending = dict.fromkeys(task_ids)
         deadline = None if timeout is None else time.monotonic() + timeout
         inbox: SimpleQueue[Arrival] = SimpleQueue()

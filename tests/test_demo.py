@@ -24,19 +24,23 @@ EXPECTED = {
 }
 
 
-def check_table(output: str) -> None:
-    lines = output.splitlines()
+def check_rows(lines: list[str], expected: dict[str, tuple[str, str, str]]) -> None:
+    """A demo table: header, rule, then one row per expected task, in order."""
     assert lines[0].split() == ["task", "outcome", "tries", "seconds", "value"]
     assert set(lines[1]) == {"-"}
     rows = {}
-    for line in lines[2 : 2 + len(EXPECTED)]:
+    for line in lines[2 : 2 + len(expected)]:
         name, outcome, tries, seconds, value = line.split(maxsplit=4)
         float(seconds)
         rows[name] = (outcome, tries, value)
-    assert list(rows) == list(EXPECTED)
-    for name, (outcome, tries, value) in EXPECTED.items():
+    assert list(rows) == list(expected)
+    for name, (outcome, tries, value) in expected.items():
         assert rows[name][:2] == (outcome, tries), name
         assert rows[name][2].startswith(value), (name, rows[name][2])
+
+
+def check_table(output: str) -> None:
+    check_rows(output.splitlines(), EXPECTED)
     assert "4 of 7 tasks succeeded" in output
 
 
@@ -93,16 +97,7 @@ def check_distributed(output: str, url: str) -> None:
     part = output[output.index("\nDistributed, on ") :]
     lines = part.strip().splitlines()
     assert lines[0].startswith(f"Distributed, on {url}: the Minion runs")
-    assert lines[1].split() == ["task", "outcome", "tries", "seconds", "value"]
-    rows = {}
-    for line in lines[3 : 3 + len(DISTRIBUTED_ROWS)]:
-        name, outcome, tries, seconds, value = line.split(maxsplit=4)
-        float(seconds)
-        rows[name] = (outcome, tries, value)
-    assert list(rows) == list(DISTRIBUTED_ROWS)
-    for name, (outcome, tries, value) in DISTRIBUTED_ROWS.items():
-        assert rows[name][:2] == (outcome, tries), name
-        assert rows[name][2].startswith(value), (name, rows[name][2])
+    check_rows(lines[1:], DISTRIBUTED_ROWS)
     assert "5 of 6 tasks succeeded in " in part
 
 

@@ -11,7 +11,15 @@ import sys
 
 import click
 
-from arbiter_core.cli.group import arbiter_for, broker_option, cli, echo_json, json_option, table
+from arbiter_core.cli.group import (
+    answered_early,
+    arbiter_for,
+    broker_option,
+    cli,
+    echo_json,
+    json_option,
+    table,
+)
 from arbiter_core.cli.inspect_commands import shorten, when
 from arbiter_core.inspection import DeadLetterInfo
 
@@ -38,11 +46,8 @@ def list_letters(
     """List dead letters, oldest first: id, task, queue, reason, deliveries, when (per queue)."""
     with arbiter_for(ctx, broker) as arbiter:
         letters = arbiter.dead_letters(queue, limit=limit)
-    if as_json:
-        echo_json([letter.as_dict() for letter in letters])
-        return
-    if not letters:
-        click.echo("no dead letters")
+    document = [letter.as_dict() for letter in letters]
+    if answered_early(as_json, document, letters, "no dead letters"):
         return
     header = ["ID", "TASK", "QUEUE", "REASON", "DELIVERIES", "DEAD AT"]
     rows = [

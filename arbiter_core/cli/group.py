@@ -7,7 +7,7 @@ Commands take the plugin registry from the click context object when one is give
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Sized
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -86,3 +86,15 @@ def arbiter_for(ctx: click.Context, broker: str | None) -> Iterator[Arbiter]:
         raise click.ClickException(str(exc)) from exc
     finally:
         arbiter.close()
+
+
+def answered_early(as_json: bool, document: Any, found: Sized, empty: str) -> bool:
+    """The start every listing command shares: with ``--json`` print ``document``; with
+    nothing ``found`` print ``empty``. True when that was the whole answer."""
+    if as_json:
+        echo_json(document)
+        return True
+    if not found:
+        click.echo(empty)
+        return True
+    return False

@@ -18,7 +18,15 @@ from typing import Any
 
 import click
 
-from arbiter_core.cli.group import arbiter_for, broker_option, cli, echo_json, json_option, table
+from arbiter_core.cli.group import (
+    answered_early,
+    arbiter_for,
+    broker_option,
+    cli,
+    echo_json,
+    json_option,
+    table,
+)
 from arbiter_core.errors import SerializationError, WaitTimeoutError
 from arbiter_core.records import SUCCEEDED
 
@@ -302,11 +310,7 @@ def workers(ctx: click.Context, broker: str | None, as_json: bool) -> None:
     """List the live workers: queue, host, pid, busy/slots, last beat, uptime."""
     with arbiter_for(ctx, broker) as arbiter:
         found = arbiter.worker_list()
-    if as_json:
-        echo_json([worker.as_dict() for worker in found])
-        return
-    if not found:
-        click.echo("no live workers")
+    if answered_early(as_json, [worker.as_dict() for worker in found], found, "no live workers"):
         return
     with_pool = any(worker.pool for worker in found)
     with_counts = any(worker.counts for worker in found)
@@ -340,11 +344,10 @@ def queues(ctx: click.Context, broker: str | None, as_json: bool) -> None:
     """List the queues (served, or holding anything): ready, in flight, delayed, dead, consumers."""
     with arbiter_for(ctx, broker) as arbiter:
         found = arbiter.queues()
-    if as_json:
-        echo_json({name: info.as_dict() for name, info in found.items()})
-        return
-    if not found:
-        click.echo("no queues: nothing is queued and no live worker serves one")
+    document = {name: info.as_dict() for name, info in found.items()}
+    if answered_early(
+        as_json, document, found, "no queues: nothing is queued and no live worker serves one"
+    ):
         return
     header = ["QUEUE", "READY", "IN FLIGHT", "DELAYED", "DEAD", "CONSUMERS"]
     rows = [

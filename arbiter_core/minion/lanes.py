@@ -115,7 +115,9 @@ class Lanes:
                     log.warning("pull failed (%s); retrying in %.1fs", exc, wait_for)
                     self.stopping.wait(wait_for)
                     continue
-                backoff.reset()
+                if backoff.failures:
+                    log.info("pulls from queue %r work again: the broker is back", self.queue)
+                    backoff.reset()
                 continue
             if self.stopping.is_set():
                 break

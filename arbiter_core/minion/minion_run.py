@@ -23,12 +23,15 @@ it holds.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
 import time
 
 from arbiter_core import records
+from arbiter_core.backoff import Backoff
+from arbiter_core.errors import BrokerError
 from arbiter_core.minion.control import Control
 from arbiter_core.minion.follow_ups import Advance, FollowUps
 from arbiter_core.minion.inflight import InFlightTasks
@@ -41,6 +44,11 @@ from arbiter_core.minion.shutdown import Shutdown
 from arbiter_core.minion.starting import Starter
 from arbiter_core.node import Claim
 from arbiter_core.pool import WorkerPool
+
+log = logging.getLogger("arbiter.minion")
+
+CONNECT_BACKOFF = (0.5, 10.0)
+"""Base and cap, in seconds, of the waits between tries to reach a broker at start."""
 
 
 class MinionRun:
@@ -89,8 +97,14 @@ class MinionRun:
         return self.lanes.crashed
 
     def run(self) -> None:
-        """Serve until :meth:`stop`; then drain, and give back what did not finish."""
+        """Serve until :meth:`stop`; then drain, and give back what did not finish.
+
+        A broker that does not answer yet is waited for (see :meth:`_reach_broker`),
+        so a minion may start before its broker, as under a process manager.
+        """
         context = self.context
+        if not self._reach_broker():
+            return  # stopped before the broker ever answered: nothing to clean up
         self.control.listen()
         self.keeper.start()
         context.registry.notify(
@@ -119,6 +133,27 @@ class MinionRun:
                 )
         if self.crashed is not None:
             raise self.crashed
+
+    def _reach_broker(self) -> bool:
+        """Beat once, retrying with capped backoff until the broker answers; False if the
+        run was stopped first. Each failed try is logged with the wait before the next."""
+        backoff = Backoff(*CONNECT_BACKOFF)
+        url = self.context.node.url
+        while not self.stopping.is_set():
+            try:
+                self.keeper.beat()
+            except BrokerError as exc:
+                wait = backoff.next()
+                log.warning(
+                    "cannot reach the broker at %s (try %d: %s); retrying in %.1fs",
+                    url, backoff.failures, exc, wait,
+                )  # fmt: skip
+                self.stopping.wait(wait)
+                continue
+            if backoff.failures:
+                log.info("reached the broker at %s after %d tries", url, backoff.failures + 1)
+            return True
+        return False
 
     def stop(self) -> None:
         """Stop pulling; in-flight tasks get the grace period (see :meth:`run`)."""

@@ -1,8 +1,8 @@
 """Prometheus metrics for arbiter: a plugin found through the ``arbiter`` entry-point group.
 
-Install it next to arbiter and every minion serves ``/metrics`` on
-``127.0.0.1:9808`` (``ARBITER_PROMETHEUS_PORT``, ``ARBITER_PROMETHEUS_ADDR``);
-see the README for the metrics and their labels.
+Install it next to arbiter and every minion counts; with ``ARBITER_PROMETHEUS_PORT``
+set (9808 is the usual port), it serves ``/metrics`` there, on loopback unless
+``ARBITER_PROMETHEUS_ADDR`` says otherwise. See the README for the metrics and labels.
 """
 
 from arbiter_prometheus.config import ExporterConfig

@@ -1,9 +1,14 @@
 """Where the metrics endpoint listens, read from the environment when the first minion starts.
 
 ==========================  ===========  ==============================================
-``ARBITER_PROMETHEUS_PORT``  ``9808``     TCP port of ``/metrics``; ``0`` turns it off
+``ARBITER_PROMETHEUS_PORT``  (unset)      TCP port of ``/metrics`` (9808 is the usual
+                                          one); unset or ``0``: no endpoint
 ``ARBITER_PROMETHEUS_ADDR``  ``127.0.0.1``  address to bind; loopback unless you say so
 ==========================  ===========  ==============================================
+
+No port is opened unless one is set: installing the plugin counts, and serving is a
+decision the operator makes per process (every process that runs a minion would
+otherwise try to bind the same port).
 
 Read when the server starts (the first minion of the process), not at import, so a
 process can set them before it runs its minion. Loopback by default: metrics name
@@ -18,7 +23,8 @@ from dataclasses import dataclass
 
 PORT_VARIABLE = "ARBITER_PROMETHEUS_PORT"
 ADDR_VARIABLE = "ARBITER_PROMETHEUS_ADDR"
-DEFAULT_PORT = 9808
+SUGGESTED_PORT = 9808
+"""The port to set when any will do: the one the docs' scrape configuration uses."""
 DEFAULT_ADDR = "127.0.0.1"
 
 
@@ -27,7 +33,7 @@ class ExporterConfig:
     """``port`` 0 means no endpoint: the metrics are still counted, nothing listens."""
 
     addr: str = DEFAULT_ADDR
-    port: int = DEFAULT_PORT
+    port: int = 0
 
     @property
     def enabled(self) -> bool:
@@ -40,7 +46,7 @@ class ExporterConfig:
         environ = os.environ if environ is None else environ
         raw = environ.get(PORT_VARIABLE, "").strip()
         try:
-            port = int(raw) if raw else DEFAULT_PORT
+            port = int(raw) if raw else 0
         except ValueError:
             port = -1
         if not 0 <= port <= 65535:

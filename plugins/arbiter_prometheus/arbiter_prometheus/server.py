@@ -82,7 +82,7 @@ class MetricsServer:
 
     def _start(self, config: ExporterConfig) -> None:
         if not config.enabled:
-            log.info("metrics: %s=0, no /metrics endpoint", PORT_VARIABLE)
+            log.info("metrics: %s is not set (or 0): no /metrics endpoint", PORT_VARIABLE)
             return
         try:
             httpd = make_server(

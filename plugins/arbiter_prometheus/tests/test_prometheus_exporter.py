@@ -132,8 +132,11 @@ def test_a_malformed_port_names_the_variable(raw: str) -> None:
         ExporterConfig.from_environ({"ARBITER_PROMETHEUS_PORT": raw})
 
 
-def test_the_defaults_are_loopback_9808() -> None:
+def test_by_default_no_port_is_opened_and_a_set_one_binds_loopback() -> None:
+    """Every process running a minion has the plugin: it must not bind a port unasked."""
     from arbiter_prometheus import ExporterConfig
 
     config = ExporterConfig.from_environ({})
+    assert (config.port, config.enabled) == (0, False)
+    config = ExporterConfig.from_environ({"ARBITER_PROMETHEUS_PORT": "9808"})
     assert (config.addr, config.port, config.enabled) == ("127.0.0.1", 9808, True)
