@@ -96,10 +96,6 @@ class InFlightTasks:
                 item.requeue = True
         return leftovers
 
-    def wait_for(self, predicate: Callable[[], bool]) -> None:
-        with self.lock:
-            self.lock.wait_for(predicate)
-
     def notify(self) -> None:
         with self.lock:
             self.lock.notify_all()
