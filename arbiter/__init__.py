@@ -2,6 +2,8 @@
 
 This package is the public face: ``from arbiter import create_task, run_tasks`` for
 the local DAG runner, ``from arbiter import Minion, Arbiter`` for the distributed queue.
+The original arbiter's module paths work too: ``arbiter.task`` (``create_task``,
+``Task``, ``retry``) and ``arbiter.runner`` (``run_tasks``, ``Result``).
 Backend classes such as ``RedisEventNode`` are not imported here: plugins declare
 them (the ``arbiter_public_names`` hook) and :func:`__getattr__` imports one the
 first time it is looked up, so ``import arbiter`` loads no backend. The embedded
@@ -14,14 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from arbiter import exceptions
 from arbiter_core.client import Arbiter
-from arbiter_core.composition import GroupPlan, TaskCall
+from arbiter_core.composition import GroupPlan, PipePlan, TaskCall
 from arbiter_core.config import load_settings
 from arbiter_core.connect import connect
 from arbiter_core.minion import Minion, task_cancelled
+from arbiter_core.minion.task_function import TaskFunction
 from arbiter_core.plugins import default_registry
 from arbiter_core.result import Result
 from arbiter_core.retry import RetryPolicy
 from arbiter_core.task import Task, create_task, result_of
+from arbiter_core.task_handle import TaskHandle
 
 if TYPE_CHECKING:
     from arbiter_local.dag_runner import run_tasks
@@ -38,10 +42,13 @@ __all__ = [
     "GroupPlan",
     "MemoryEventNode",
     "Minion",
+    "PipePlan",
     "Result",
     "RetryPolicy",
     "Task",
     "TaskCall",
+    "TaskFunction",
+    "TaskHandle",
     "connect",
     "create_task",
     "exceptions",

@@ -70,7 +70,13 @@ def format_table(results: Iterable[Result]) -> str:
     for r in results:
         value = repr(r.value) if r.success else f"{type(r.value).__name__}: {r.value}"
         rows.append(
-            (r.name, "ok" if r.success else "FAILED", str(r.attempts), f"{r.duration:.2f}", value)
+            (
+                str(r.name),
+                "ok" if r.success else "FAILED",
+                str(r.attempts),
+                f"{r.duration:.2f}",
+                value,
+            )
         )
     return aligned_table(rows)
 

@@ -1,4 +1,9 @@
-"""Every exception arbiter raises or reports, importable as ``arbiter.exceptions.X``."""
+"""Every exception arbiter raises or reports, importable as ``arbiter.exceptions.X``.
+
+The original arbiter's (invenia/Arbiter) names are here too: ``DependencyException``
+(the same class as ``DependencyError``), ``FailedDependencyError`` and
+``UnsatisfiedDependencyError``.
+"""
 
 from arbiter_core.errors import (
     ArbiterError,
@@ -7,17 +12,21 @@ from arbiter_core.errors import (
     ConfigurationError,
     DeadLetteredError,
     DependencyError,
+    DependencyException,
     DuplicateTaskError,
     FailedDependencyError,
     InsufficientCapacityError,
     MessageRejected,
     NodeClosedError,
     RemoteTaskError,
+    RpcTimeoutError,
     RunInterrupted,
     SerializationError,
     TaskCancelledError,
     TaskDefinitionError,
+    TaskFailedError,
     TaskTimeoutError,
+    UnknownRpcError,
     UnknownTaskError,
     UnsatisfiedDependencyError,
     UnsupportedOperationError,
@@ -32,17 +41,21 @@ __all__ = [
     "ConfigurationError",
     "DeadLetteredError",
     "DependencyError",
+    "DependencyException",
     "DuplicateTaskError",
     "FailedDependencyError",
     "InsufficientCapacityError",
     "MessageRejected",
     "NodeClosedError",
     "RemoteTaskError",
+    "RpcTimeoutError",
     "RunInterrupted",
     "SerializationError",
     "TaskCancelledError",
     "TaskDefinitionError",
+    "TaskFailedError",
     "TaskTimeoutError",
+    "UnknownRpcError",
     "UnknownTaskError",
     "UnsatisfiedDependencyError",
     "UnsupportedOperationError",

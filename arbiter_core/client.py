@@ -17,7 +17,7 @@ from queue import Empty, SimpleQueue
 from typing import Any
 
 from arbiter_core import composition, records
-from arbiter_core.composition import GroupPlan, TaskCall
+from arbiter_core.composition import GroupPlan, PipePlan, TaskCall
 from arbiter_core.endpoint import Endpoint, NodeLike
 from arbiter_core.errors import (
     InsufficientCapacityError,
@@ -29,9 +29,13 @@ from arbiter_core.errors import (
 from arbiter_core.inspection import DeadLetterInfo, PingInfo, QueueInfo, WorkerInfo
 from arbiter_core.liveness import QueueWatch, served_queues
 from arbiter_core.node import BURIED_EVENT, Quick, Record
+from arbiter_core.plan_status import PlanLike, plan_status, read_plan_status
 from arbiter_core.plugins import PluginRegistry
 from arbiter_core.replies import Arrival, ReplyRouter
+from arbiter_core.rpc import DEFAULT_TIMEOUT as RPC_TIMEOUT
+from arbiter_core.rpc import RpcClient
 from arbiter_core.submission import read_status, settle_unrun, submit_many
+from arbiter_core.task_handle import TaskHandle
 from arbiter_core.wire import Envelope
 
 RESYNC_INTERVAL = 5.0
@@ -79,6 +83,7 @@ class Arbiter(Endpoint):
         self._watch = QueueWatch(self.node)
         self._listening = False  # subscribed to its replies: on first use, not when built
         self._listen_lock = threading.Lock()
+        self._rpc: RpcClient | None = None  # made by the first rpc call
 
     def _listen(self) -> None:
         """Subscribe to this Arbiter's replies before the first call that needs them.
@@ -120,6 +125,8 @@ class Arbiter(Endpoint):
                 with contextlib.suppress(NodeClosedError):  # a borrowed node its owner closed
                     self.node.unsubscribe(self.reply_to, self._on_reply)
                     self.node.unsubscribe(BURIED_EVENT, self._on_buried)
+            if self._rpc is not None:
+                self._rpc.close()
         finally:
             super().close()
 
@@ -150,6 +157,34 @@ class Arbiter(Endpoint):
         self._watch.applied(name, queue)
         return ids
 
+    def delay(self, task: CallLike, /, *args: Any, **kwargs: Any) -> TaskHandle:
+        """Queue one run of ``task`` (a name or a :class:`TaskCall`) with ``args`` and
+        ``kwargs`` (added to the TaskCall's own); return a :class:`TaskHandle` on it.
+
+        ``arbiter.delay("add", 1, 2).get(timeout=10)``. To queue on another queue than
+        ``default``, pass ``TaskCall(name, queue=...)``.
+        """
+        call = _as_call(task)
+        [task_id] = self.apply(
+            call.name, 1, (*call.args, *args), {**call.kwargs, **kwargs}, queue=call.queue
+        )
+        return TaskHandle(self, task_id)
+
+    def call(
+        self, task: CallLike, /, *args: Any, timeout: float | None = None, **kwargs: Any
+    ) -> Any:
+        """Run ``task`` once on a minion and return its result: :meth:`delay`, then wait.
+
+        A task that does not succeed raises
+        :class:`~arbiter_core.errors.TaskFailedError` (a ``RemoteTaskError``) carrying
+        the remote error's type name, message and traceback text; ``timeout`` seconds
+        without an outcome raise :class:`~arbiter_core.errors.WaitTimeoutError` naming
+        the id (the task itself goes on: kill it by that id if it must stop). The
+        keyword ``timeout`` is the call's own: a task argument of that name goes in a
+        ``TaskCall``'s ``kwargs``.
+        """
+        return self.delay(task, *args, **kwargs).get(timeout)
+
     def group(
         self,
         tasks: Iterable[CallLike],
@@ -160,14 +195,27 @@ class Arbiter(Endpoint):
         """Apply tasks together; ``callback`` runs with their results (a list, in order)
         once all succeeded; ``finalizer`` runs after everything, even after failures,
         or after ``finalizer_timeout`` seconds if the group has not finished by then."""
+        return self._plan_group(
+            [_as_call(t) for t in tasks], callback, finalizer, finalizer_timeout, composition.GROUP
+        )
+
+    def _plan_group(
+        self,
+        calls: list[TaskCall],
+        callback: CallLike | None,
+        finalizer: CallLike | None,
+        finalizer_timeout: float | None,
+        kind: str,
+    ) -> GroupPlan:
         self._listen()
         return composition.plan_group(
             self,
-            [_as_call(t) for t in tasks],
+            calls,
             self.reply_to,
             callback=_as_call(callback) if callback is not None else None,
             finalizer=_as_call(finalizer) if finalizer is not None else None,
             finalizer_timeout=finalizer_timeout,
+            kind=kind,
         )
 
     def squad(
@@ -187,17 +235,19 @@ class Arbiter(Endpoint):
                     f"the squad needs {count} free slot(s) on queue {queue!r}, but the live "
                     f"workers there have {free}; start more minions or use group()"
                 )
-        return self.group(calls, callback=callback, finalizer=finalizer)
+        return self._plan_group(calls, callback, finalizer, None, composition.SQUAD)
 
     def pipe(
         self,
         tasks: Iterable[CallLike],
         persistent_args: Sequence[Any] | None = None,
         persistent_kwargs: Mapping[str, Any] | None = None,
-    ) -> list[str]:
+    ) -> PipePlan:
         """Run tasks one after another; each receives the previous result as its first
         argument, and every task also receives ``persistent_args``/``persistent_kwargs``.
-        If one fails, the rest are marked failed without running. Returns every id."""
+        If one fails, the rest are marked failed without running. Returns every step's
+        id, in order, as a list that also has the pipe's own ``id`` (for :meth:`status`
+        and :meth:`kill_group`)."""
         self._listen()
         return composition.plan_pipe(
             self,
@@ -208,10 +258,26 @@ class Arbiter(Endpoint):
         )
 
     # ------------------------------------------------------------------ following
-    def status(self, task_id: str) -> dict[str, Any]:
+    def status(self, task_id: str | PlanLike) -> dict[str, Any]:
         """The task's record as a JSON-able dict: ``state``, ``result``, ``error`` (type,
-        message, traceback), timestamps and ``worker``; state ``unknown`` if absent/expired."""
-        return read_status(self, self.node.get(records.task_key(task_id)), task_id)
+        message, traceback), timestamps and ``worker``; state ``unknown`` if absent/expired.
+
+        For a group, squad or pipe (its id, or the plan ``group``/``squad``/``pipe``
+        returned), the aggregate instead: ``kind``, ``state``, the counts (``total``,
+        ``pending``, ``running``, ``done``, ``succeeded``, ``failed``) and ``tasks``,
+        every task's status with its ``role`` (see :mod:`arbiter_core.plan_status`).
+        From the state store, so from any process. A task id costs one read, as before;
+        an id that is no task's costs one more, to look for a plan.
+        """
+        if not isinstance(task_id, str):  # a plan whose record expired still has its ids
+            group = self.node.get(records.group_key(task_id.id))
+            return plan_status(self, task_id.id, group, task_id)
+        record = self.node.get(records.task_key(task_id))
+        if record is None:
+            found = read_plan_status(self, task_id)
+            if found is not None:
+                return found
+        return read_status(self, record, task_id)
 
     def wait_for_tasks(
         self, task_ids: Iterable[str], timeout: float | None = None
@@ -299,13 +365,31 @@ class Arbiter(Endpoint):
         return queues
 
     # ------------------------------------------------------------------ control
-    def kill(self, task_id: str) -> bool:
+    def kill(self, task_id: str, *, wait: bool = False, timeout: float | None = None) -> bool:
         """Stop a task: a queued one never starts; a running one is killed by its minion.
 
-        Returns False if the task is unknown or already final.
+        Returns False if the task is unknown or already final. With ``wait``, returns
+        only once the task is final (cancelled, or finished before the kill reached it),
+        as upstream's ``kill(sync=True)``; ``timeout`` seconds without that raise
+        :class:`~arbiter_core.errors.WaitTimeoutError` naming the id. The id of a
+        group, squad or pipe kills all of it (:meth:`kill_group`): True if any task was.
         """
-        status = self.status(task_id)
-        if status["state"] == "unknown" or status["state"] in records.FINAL:
+        killed = self._kill_task(task_id)
+        if killed is None:
+            if self.node.get(records.group_key(task_id)) is None:
+                return False
+            return self.kill_group(task_id, wait=wait, timeout=timeout) > 0
+        if killed and wait:
+            self._wait_final([task_id], timeout)
+        return killed
+
+    def _kill_task(self, task_id: str) -> bool | None:
+        """Kill one task without waiting; None if it has no record, False if it is final."""
+        record = self.node.get(records.task_key(task_id))
+        if record is None:
+            return None
+        status = read_status(self, record, task_id)
+        if status["state"] in records.FINAL:
             return False
         envelope = Envelope(
             task=status["name"],
@@ -323,10 +407,31 @@ class Arbiter(Endpoint):
         self.node.emit(records.control_event(envelope.queue), payload)
         return True
 
-    def kill_group(self, group_id: str | GroupPlan) -> int:
-        """Kill every task of a group (members, callback, finalizer); returns how many."""
-        gid = group_id.id if isinstance(group_id, GroupPlan) else group_id
-        return sum(self.kill(task_id) for task_id in composition.group_members(self, gid))
+    def kill_group(
+        self, group_id: str | PlanLike, *, wait: bool = False, timeout: float | None = None
+    ) -> int:
+        """Kill every task of a group or squad (callback, finalizer, members) or of a
+        pipe (its steps); returns how many were killed.
+
+        With ``wait``, returns only once every task of it is final, as upstream's
+        ``kill_group`` did; ``timeout`` seconds without that raise
+        :class:`~arbiter_core.errors.WaitTimeoutError` naming the unfinished ids.
+        """
+        gid = group_id if isinstance(group_id, str) else group_id.id
+        killed, known = 0, []
+        for task_id in composition.group_members(self, gid):
+            outcome = self._kill_task(task_id)
+            killed += bool(outcome)
+            if outcome is not None:  # a task with no record (expired) is never waited for
+                known.append(task_id)
+        if wait:
+            self._wait_final(known, timeout)
+        return killed
+
+    def _wait_final(self, task_ids: list[str], timeout: float | None) -> None:
+        """Block until every task is final (WaitTimeoutError naming the rest)."""
+        for _ in self.wait_for_tasks(task_ids, timeout=timeout):
+            pass
 
     def workers(self) -> dict[str, dict[str, int]]:
         """Live workers per queue: ``workers``, ``total`` slots, ``active`` and ``available``."""
@@ -438,6 +543,50 @@ class Arbiter(Endpoint):
 
     def _dead_letter_queues(self, queue: str | None) -> list[str]:
         return [queue] if queue is not None else sorted(self.node.known_queues())
+
+    # ------------------------------------------------------------------ rpc
+    def rpc(
+        self,
+        name: str,
+        /,
+        *args: Any,
+        queue: str = "default",
+        timeout: float = RPC_TIMEOUT,
+        **kwargs: Any,
+    ) -> Any:
+        """Call the function a minion serving ``queue`` registered as ``name`` with
+        ``@app.rpc``, and return its result (see :mod:`arbiter_core.rpc`).
+
+        At most once: the call is broadcast, not queued; exactly one minion serving the
+        queue runs it, and no one retries it. Raises
+        :class:`~arbiter_core.errors.RpcTimeoutError` (naming the function and queue)
+        if no answer comes within ``timeout`` seconds,
+        :class:`~arbiter_core.errors.RemoteTaskError` (the remote type, message and
+        traceback) if the function raised, and
+        :class:`~arbiter_core.errors.UnknownRpcError` if the minion has no such
+        function. For keyword arguments named ``queue`` or ``timeout``, use
+        :meth:`rpc_call`.
+        """
+        return self.rpc_call(queue, name, args, kwargs, timeout=timeout)
+
+    def rpc_call(
+        self,
+        queue: str,
+        name: str,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float = RPC_TIMEOUT,
+    ) -> Any:
+        """:meth:`rpc` with the arguments as a sequence and a mapping, in the order of
+        the upstream ``RPCClient.call(queue, name, args, kwargs)``."""
+        if self._closed:
+            raise NodeClosedError("this Arbiter was closed")
+        with self._listen_lock:
+            if self._rpc is None:
+                self._rpc = RpcClient(self.node, self.wire, self.id)
+            client = self._rpc
+        return client.call(queue, name, args, kwargs, timeout=timeout)
 
 
 def _drain(inbox: SimpleQueue[Arrival], first: Arrival) -> list[Arrival]:

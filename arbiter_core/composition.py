@@ -12,6 +12,10 @@ happens behind an atomic ``transition``:
   and leave that state exactly once, so each is queued (or run) exactly once,
   whether the group's end or the finalizer's timeout comes first.
 
+Each plan is recorded under its own id (``group:{id}``, for a pipe too): its kind
+(group, squad, pipe), every task id and the role each plays, so ``Arbiter.status``
+and ``kill_group`` work from the id alone, in any process (see :mod:`arbiter_core.plan_status`).
+
 Every follow-up is idempotent, so a minion that finds a redelivered message's
 task already final runs them again: a crash between storing an outcome and
 advancing its group or pipe loses nothing.
@@ -61,19 +65,51 @@ class TaskCall:
         )
 
 
+GROUP = "group"
+SQUAD = "squad"
+PIPE = "pipe"
+PLAN_KINDS = (GROUP, SQUAD, PIPE)
+"""What a plan record (``group:{id}``) describes; ``kind`` in its data, ``group`` if absent."""
+
+PIPE_STATE = "pipe"
+"""The state of a pipe's plan record: nothing counts a pipe down (its steps carry the
+rest of it, see ``_advance_pipe``), so its record only lists the steps, for
+``Arbiter.status`` and ``kill_group`` by the pipe's id."""
+
+
 @dataclass(frozen=True)
 class GroupPlan:
-    """What ``Arbiter.group`` created: the group id and every task id it will produce."""
+    """What ``Arbiter.group`` (or ``squad``) created: the group id and every task id it
+    will produce. ``Arbiter.status(plan)`` and ``kill_group(plan)`` take it whole."""
 
     id: str
     members: list[str]
     callback: str | None
     finalizer: str | None
+    kind: str = GROUP
 
     @property
     def all_ids(self) -> list[str]:
         extra = [i for i in (self.callback, self.finalizer) if i is not None]
         return [*self.members, *extra]
+
+
+class PipePlan(list[str]):
+    """What ``Arbiter.pipe`` returns: the steps' ids, in order (a plain list of them),
+    and the pipe's own ``id``, for ``Arbiter.status(id)`` and ``kill_group(id)``."""
+
+    kind = PIPE
+
+    def __init__(self, pipe_id: str, step_ids: Sequence[str]) -> None:
+        super().__init__(step_ids)
+        self.id = pipe_id
+
+    @property
+    def all_ids(self) -> list[str]:
+        return list(self)
+
+    def __repr__(self) -> str:
+        return f"PipePlan(id={self.id!r}, steps={list(self)!r})"
 
 
 # ---------------------------------------------------------------------------- planning
@@ -84,6 +120,7 @@ def plan_group(
     callback: TaskCall | None = None,
     finalizer: TaskCall | None = None,
     finalizer_timeout: float | None = None,
+    kind: str = GROUP,
 ) -> GroupPlan:
     """Record the group, then push its members (and a delayed finalizer if it has a timeout)."""
     if not calls:
@@ -99,6 +136,7 @@ def plan_group(
     member_ids = [e.id for e in members]
     data = {
         "id": group_id,
+        "kind": kind,
         "members": member_ids,
         "done": [],
         "callback": then_callback.to_dict() if then_callback else None,
@@ -123,6 +161,7 @@ def plan_group(
         members=member_ids,
         callback=then_callback.id if then_callback else None,
         finalizer=then_finalizer.id if then_finalizer else None,
+        kind=kind,
     )
 
 
@@ -132,8 +171,9 @@ def plan_pipe(
     reply_to: str,
     persistent_args: Sequence[Any] = (),
     persistent_kwargs: Mapping[str, Any] | None = None,
-) -> list[str]:
-    """Push the first step; the others are recorded queued and pushed by the minion in turn."""
+) -> PipePlan:
+    """Record the pipe's steps under its own id, record every step after the first
+    ``waiting``, and push the first; the minion that ends a step pushes the next."""
     if not calls:
         raise ValueError("a pipe needs at least one task")
     steps = [
@@ -148,10 +188,18 @@ def plan_pipe(
     ]
     for step in steps:
         endpoint.wire.encode(step)
+    pipe_id = new_task_id()
+    step_ids = [step.id for step in steps]
+    data = {"id": pipe_id, "kind": PIPE, "members": step_ids, "callback": None, "finalizer": None}
+    endpoint.node.transition(
+        records.group_key(pipe_id),
+        Record(PIPE_STATE, endpoint.wire.pack(data, "group")),
+        ttl=endpoint.settings.result_ttl,
+    )
     for step in steps[1:]:
         _record_waiting(endpoint, step)
     submit(endpoint, _with_rest(steps[0], steps[1:]))
-    return [step.id for step in steps]
+    return PipePlan(pipe_id, step_ids)
 
 
 def _with_rest(step: Envelope, rest: Sequence[Envelope]) -> Envelope:
@@ -255,14 +303,28 @@ def _fire_finalizer(endpoint: Endpoint, group_id: str, data: dict[str, Any] | No
 
 
 def group_members(endpoint: Endpoint, group_id: str) -> list[str]:
-    """Every task id of a group, what runs after it first (callback, finalizer), then the
-    members: killed in that order, the members' ends cannot start what comes after."""
-    current = endpoint.node.get(records.group_key(group_id))
-    if current is None:
+    """Every task id of a group (or pipe), what runs after it first (callback, finalizer),
+    then the members: killed in that order, the members' ends cannot start what comes after.
+    A pipe's steps come last first, so no step ends to push the next one meanwhile."""
+    data = plan_data(endpoint, endpoint.node.get(records.group_key(group_id)))
+    if data is None:
         return []
-    data = endpoint.wire.unpack(current.data)
     ids = [then["id"] for then in (data.get("callback"), data.get("finalizer")) if then]
-    return [*ids, *data["members"]]
+    members = list(data["members"])
+    if data.get("kind") == PIPE:
+        members.reverse()
+    return [*ids, *members]
+
+
+def plan_data(endpoint: Endpoint, record: Record | None) -> dict[str, Any] | None:
+    """A plan record's data (``id``, ``kind``, ``members``, ``callback``, ``finalizer``
+    envelopes...); None if there is no record. Raises :class:`MessageRejected` if it
+    does not decode or verify."""
+    if record is None:
+        return None
+    data: dict[str, Any] = endpoint.wire.unpack(record.data)
+    data.setdefault("kind", GROUP)  # recorded before plans had kinds
+    return data
 
 
 def _record_waiting(endpoint: Endpoint, envelope: Envelope) -> None:

@@ -6,7 +6,8 @@ For each setting the first source that sets it wins:
    ``load_settings(lease=60)``);
 2. the environment: ``ARBITER_BROKER_URL``, ``ARBITER_STATE_URL``,
    ``ARBITER_NAMESPACE``, ``ARBITER_RESULT_TTL``, ``ARBITER_LEASE``,
-   ``ARBITER_MAX_DELIVERIES``, ``ARBITER_SERIALIZER``, ``ARBITER_SIGNING_SECRET``
+   ``ARBITER_MAX_DELIVERIES``, ``ARBITER_BROKER_TIMEOUT``, ``ARBITER_SERIALIZER``,
+   ``ARBITER_SIGNING_SECRET``
    (an empty variable counts as unset);
 3. the working directory's ``arbiter.toml`` (top-level keys) or, if there is
    none, the ``[tool.arbiter]`` table of its ``pyproject.toml``. When both
@@ -125,6 +126,7 @@ _PARSERS: Mapping[str, Callable[..., Any]] = {
     "result_ttl": _seconds,
     "lease": _seconds,
     "max_deliveries": _count,
+    "broker_timeout": _seconds,
     "serializer": _serializer,
     "signing_secret": _text,
 }
@@ -152,6 +154,7 @@ def load_settings(
     result_ttl: float | timedelta | None = None,
     lease: float | timedelta | None = None,
     max_deliveries: int | None = None,
+    broker_timeout: float | timedelta | None = None,
     serializer: str | None = None,
     signing_secret: str | None = None,
     cwd: str | os.PathLike[str] | None = None,
@@ -170,6 +173,7 @@ def load_settings(
         result_ttl=result_ttl,
         lease=lease,
         max_deliveries=max_deliveries,
+        broker_timeout=broker_timeout,
         serializer=serializer,
         signing_secret=signing_secret,
         cwd=cwd,

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from arbiter_core.config import load_settings
 from arbiter_core.connect import connect
+from arbiter_core.errors import ConfigurationError
 from arbiter_core.node import EventNode
 from arbiter_core.plugins import PluginRegistry, default_registry
 from arbiter_core.wire import WireFormat
@@ -30,6 +31,16 @@ class Endpoint:
     ) -> None:
         self.registry = registry or default_registry()
         if isinstance(event_node, EventNode):
+            # A node may carry a signing secret (RedisEventNode's hmac_key=, as upstream's).
+            node_secret = getattr(event_node, "signing_secret", None)
+            if node_secret is not None:
+                given = settings.get("signing_secret")
+                if given is not None and given != node_secret:
+                    raise ConfigurationError(
+                        "signing_secret= differs from the secret the node was built with "
+                        "(hmac_key=); pass it in one place"
+                    )
+                settings = {**settings, "signing_secret": node_secret}
             self.settings = load_settings(**{**settings, "namespace": event_node.namespace})
             self.node = event_node
             self._owns_node = False

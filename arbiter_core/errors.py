@@ -8,8 +8,22 @@ as attributes as well as in the message.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import Any
+
+
+def sorted_names(names: Iterable[Hashable]) -> tuple[Hashable, ...]:
+    """Task names in order: their natural one, or by type and repr when they do not compare.
+
+    The local runner takes any hashable as a task name (as the original arbiter did),
+    so a run may mix, say, ints and strings; messages and attributes still list
+    names in a stable order.
+    """
+    unique = set(names)
+    try:
+        return tuple(sorted(unique))  # type: ignore[type-var]  # tried, not assumed
+    except TypeError:
+        return tuple(sorted(unique, key=lambda n: (type(n).__qualname__, repr(n))))
 
 
 def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
@@ -35,21 +49,49 @@ class TaskDefinitionError(ArbiterError, ValueError):
     """A task was declared with invalid settings (bad name, negative retries, …)."""
 
 
-class DuplicateTaskError(TaskDefinitionError):
-    """Two tasks in one run share a name; names must be unique within a run."""
+class _Described(ArbiterError):
+    """An error whose ``args`` are data (as the original arbiter's were) and ``str()`` a sentence.
 
-    def __init__(self, names: Iterable[str]) -> None:
-        self.names = tuple(sorted(set(names)))
+    ``message`` holds the sentence; ``args`` is set by the subclass.
+    """
+
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class DuplicateTaskError(_Described, TaskDefinitionError, TypeError):
+    """Two tasks in one run share a name; names must be unique within a run.
+
+    Also a ``TypeError``, which is what the original arbiter raised. ``names``
+    lists every duplicated name; ``args`` is ``(name,)`` for the first name found
+    repeated in the order the tasks were given, as the original's were.
+    """
+
+    def __init__(self, names: Iterable[Hashable], first: Hashable | None = None) -> None:
+        given = list(names)
+        self.names = sorted_names(given)
         listed = ", ".join(repr(n) for n in self.names)
-        super().__init__(f"duplicate task name(s): {listed}; task names must be unique in a run")
+        self.message = f"duplicate task name(s): {listed}; task names must be unique in a run"
+        super().__init__(self.message)
+        self.args = (first if first is not None or not given else given[0],)
 
 
-class DependencyError(ArbiterError):
-    """A task was not run because of its dependencies."""
+class DependencyError(_Described):
+    """A task was not run because of its dependencies.
 
-    def __init__(self, task: str, message: str) -> None:
+    ``DependencyException``, the original arbiter's name for this class, is the same class.
+    """
+
+    def __init__(self, task: Hashable, message: str) -> None:
         self.task = task
+        self.message = message
         super().__init__(message)
+
+
+DependencyException = DependencyError
+"""The original arbiter's name for :class:`DependencyError`: one class, two names."""
 
 
 class UnsatisfiedDependencyError(DependencyError):
@@ -61,32 +103,43 @@ class UnsatisfiedDependencyError(DependencyError):
     A tuple passed as ``missing`` or ``cycle`` is taken as already sorted and
     unique (the scheduler shares one per cycle); the message names at most
     ``NAMES_SHOWN`` of each.
+
+    ``unsatisfied`` is the set of the task's *own* dependencies that cannot be
+    satisfied (missing, in a cycle, or themselves unsatisfied), and ``args`` is
+    ``(that set,)``, as in the original arbiter: ``({'alpha'},)`` for a task whose
+    dependency ``alpha`` does not exist, ``({'bravo'},)`` for a task behind it that
+    depends on ``bravo``. When not given it is ``missing`` plus ``via``.
     """
 
     NAMES_SHOWN = 5
 
     def __init__(
         self,
-        task: str,
+        task: Hashable,
         *,
-        missing: Iterable[str] = (),
-        cycle: Iterable[str] = (),
-        via: str = "",
+        missing: Iterable[Hashable] = (),
+        cycle: Iterable[Hashable] = (),
+        via: Hashable = "",
+        unsatisfied: Iterable[Hashable] | None = None,
     ) -> None:
-        self.missing = missing if isinstance(missing, tuple) else tuple(sorted(set(missing)))
-        self.cycle = cycle if isinstance(cycle, tuple) else tuple(sorted(set(cycle)))
+        self.missing = missing if isinstance(missing, tuple) else sorted_names(missing)
+        self.cycle = cycle if isinstance(cycle, tuple) else sorted_names(cycle)
         self.via = via
+        if unsatisfied is None:
+            unsatisfied = {*self.missing, via} if via != "" else self.missing
+        self.unsatisfied = frozenset(unsatisfied)
         causes = []
         if self.missing:
             causes.append("missing dependency " + self._listed(self.missing))
         if self.cycle:
             causes.append("dependency cycle between " + self._listed(self.cycle))
         cause = " and ".join(causes)
-        where = f" (through its dependency {via!r})" if via else ""
+        where = f" (through its dependency {via!r})" if via != "" else ""
         super().__init__(task, f"task {task!r} cannot run: {cause}{where}")
+        self.args = (set(self.unsatisfied),)
 
     @classmethod
-    def _listed(cls, names: tuple[str, ...]) -> str:
+    def _listed(cls, names: tuple[Hashable, ...]) -> str:
         shown = ", ".join(repr(n) for n in names[: cls.NAMES_SHOWN])
         more = len(names) - cls.NAMES_SHOWN
         return f"{shown} and {more} more" if more > 0 else shown
@@ -97,15 +150,18 @@ class FailedDependencyError(DependencyError):
 
     ``dependency`` is the upstream task that failed; ``via`` is the direct
     dependency through which it was reached (equal to ``dependency`` when direct).
+    ``args`` is ``(via,)``, the failed direct dependency, as in the original arbiter
+    (where a task behind a failure saw its direct dependency's failed result).
     """
 
-    def __init__(self, task: str, dependency: str, via: str | None = None) -> None:
+    def __init__(self, task: Hashable, dependency: Hashable, via: Hashable | None = None) -> None:
         self.dependency = dependency
-        self.via = via or dependency
+        self.via = dependency if via is None else via
         where = "" if self.via == dependency else f" (through {self.via!r})"
         super().__init__(
             task, f"task {task!r} was not run: dependency {dependency!r} failed{where}"
         )
+        self.args = (self.via,)
 
 
 class TaskTimeoutError(ArbiterError, TimeoutError):
@@ -116,7 +172,7 @@ class TaskTimeoutError(ArbiterError, TimeoutError):
     A process task is terminated.
     """
 
-    def __init__(self, task: str, seconds: float, *, whole_run: bool = False) -> None:
+    def __init__(self, task: Hashable, seconds: float, *, whole_run: bool = False) -> None:
         self.task = task
         self.seconds = seconds
         self.whole_run = whole_run
@@ -149,7 +205,7 @@ class WaitTimeoutError(ArbiterError, TimeoutError):
 class TaskCancelledError(ArbiterError):
     """A task was cancelled (killed, or the run was interrupted) before it finished."""
 
-    def __init__(self, task: str, reason: str = "cancelled") -> None:
+    def __init__(self, task: Hashable, reason: str = "cancelled") -> None:
         self.task = task
         self.reason = reason
         super().__init__(f"task {task!r} was cancelled: {reason}")
@@ -187,7 +243,7 @@ class RunInterrupted(KeyboardInterrupt):
     tasks that had not finished carry a :class:`TaskCancelledError`.
     """
 
-    def __init__(self, results: dict[str, Any]) -> None:
+    def __init__(self, results: dict[Any, Any]) -> None:
         self.results = results
         done = sum(1 for r in results.values() if getattr(r, "success", False))
         super().__init__(f"run interrupted; {done} of {len(results)} task(s) had succeeded")
@@ -259,3 +315,60 @@ class UnknownTaskError(ArbiterError):
 
 class InsufficientCapacityError(ArbiterError):
     """A squad needs more free worker slots than the live workers on its queue have."""
+
+
+class RpcTimeoutError(ArbiterError, TimeoutError):
+    """No minion answered an RPC call within its timeout (``Arbiter.rpc``).
+
+    RPC is at most once: the function may have run (its minion died, or its reply was
+    lost or late) or not (no live minion serves ``queue``, or none took the call in
+    time); ``detail`` says which of those the worker registry suggests.
+    """
+
+    def __init__(self, name: str, queue: str, seconds: float, detail: str = "") -> None:
+        self.name = name
+        self.queue = queue
+        self.seconds = seconds
+        self.detail = detail
+        why = f": {detail}" if detail else ""
+        super().__init__(f"rpc {name!r} on queue {queue!r} got no answer within {seconds:g}s{why}")
+
+
+class UnknownRpcError(ArbiterError, LookupError):
+    """The minion that took an RPC call has no function registered under that name."""
+
+    def __init__(self, name: str, queue: str, registered: Iterable[str]) -> None:
+        self.name = name
+        self.queue = queue
+        self.registered = tuple(sorted(registered))
+        known = ", ".join(repr(n) for n in self.registered) or "none"
+        super().__init__(
+            f"no rpc function named {name!r} is registered on queue {queue!r} "
+            f"(registered: {known}); register it with @app.rpc(name={name!r})"
+        )
+
+
+class TaskFailedError(RemoteTaskError):
+    """A task awaited by ``Arbiter.call`` or a handle's ``get()`` ended without a result.
+
+    ``state`` is how it ended (``failed``, ``cancelled`` or ``dead``); ``type_name``,
+    ``message`` and ``traceback_text`` are its error's, as the worker recorded them
+    (the exception itself stays on the worker: results travel as data, not pickles);
+    ``task_id`` and ``name`` say which task. Catch :class:`RemoteTaskError` to catch
+    these and a process task's unpicklable error alike.
+    """
+
+    def __init__(
+        self,
+        task_id: str,
+        name: str,
+        state: str,
+        type_name: str,
+        message: str,
+        traceback_text: str = "",
+    ) -> None:
+        self.task_id = task_id
+        self.name = name
+        self.state = state
+        super().__init__(type_name, message, traceback_text)
+        self.args = (f"task {name!r} [{task_id}] {state}: {type_name}: {message}",)

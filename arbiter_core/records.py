@@ -5,13 +5,21 @@ Keys are logical; each node prefixes them with its namespace.
 ==========================  =====================================================
 ``task:{id}``               one task's record; state compared by ``transition``
 ``group:{id}``              a group's members and what runs after them; its
-                            state ``pending:N`` counts members not yet final
+                            state ``pending:N`` counts members not yet final.
+                            A pipe's steps too (state ``pipe``); ``kind`` in
+                            the data says which (see ``composition``)
 ``reply:{arbiter id}``      (broadcast event) tasks that reached a final state,
                             sent to the Arbiter that applied them: the id, and
                             the final record (see :func:`reply_payload`)
 ``control:{queue}``         (broadcast event) kill requests for a queue's minions
 ``buried``                  (broadcast event) the key of a task's record that burial
                             ended (see ``node.burial``)
+``logged:{record key}``     a burial's log mark: the one minion that creates it logs
+                            the burial (see ``minion.burials``)
+``rpc:{queue}``             (broadcast event) RPC requests to a queue's minions
+``rpc-reply:{arbiter id}``  (broadcast event) answers to one Arbiter's RPC calls
+``rpc-claim:{request id}``  an RPC call's claim: the one minion that creates it
+                            runs the call (see ``rpc.channels``, ``rpc.claim``)
 ==========================  =====================================================
 """
 
@@ -64,6 +72,10 @@ def task_id_of_key(key: str) -> str | None:
     """The task id in a :func:`task_key`; None for any other key."""
     prefix, found, task_id = key.partition(":")
     return task_id if found and prefix == "task" and task_id else None
+
+
+def burial_mark_key(record_key: str) -> str:
+    return f"logged:{record_key}"
 
 
 def group_key(group_id: str) -> str:

@@ -5,6 +5,9 @@ brokers, so the local runner and a distributed DAG drive the same logic. Its sha
 follows :class:`graphlib.TopologicalSorter` (``get_ready`` / ``done``), with the
 parts a task runner needs on top:
 
+Task names are any hashables (the original arbiter's rule); messages and attributes
+list them sorted, by type and repr when a run mixes types that do not compare.
+
 * the graph is validated up front: duplicate names raise; a missing
   dependency or a cycle does *not* raise but marks the culprits and everything
   downstream of them as unsatisfied, so every other task still runs;
@@ -15,13 +18,14 @@ parts a task runner needs on top:
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 
 from arbiter_core.errors import (
     DependencyError,
     DuplicateTaskError,
     FailedDependencyError,
     UnsatisfiedDependencyError,
+    sorted_names,
 )
 from arbiter_core.task import Task
 
@@ -40,22 +44,22 @@ class Scheduler:
         counts = Counter(t.name for t in task_list)
         duplicates = [name for name, n in counts.items() if n > 1]
         if duplicates:
-            raise DuplicateTaskError(duplicates)
-        self.tasks: dict[str, Task] = {t.name: t for t in task_list}
-        self._dependents: dict[str, list[str]] = {name: [] for name in self.tasks}
+            raise DuplicateTaskError(duplicates, first=_first_repeated(task_list))
+        self.tasks: dict[Hashable, Task] = {t.name: t for t in task_list}
+        self._dependents: dict[Hashable, list[Hashable]] = {name: [] for name in self.tasks}
         for task in task_list:
             for dep in task.dependencies:
                 if dep in self._dependents:
                     self._dependents[dep].append(task.name)
 
-        self._blocked: deque[tuple[str, DependencyError]] = deque()
-        self._closed: set[str] = set()  # blocked, or reported done
-        self._started: set[str] = set()
+        self._blocked: deque[tuple[Hashable, DependencyError]] = deque()
+        self._closed: set[Hashable] = set()  # blocked, or reported done
+        self._started: set[Hashable] = set()
         for name, error in self._find_unsatisfied().items():
             self._block(name, error)
 
-        self._waiting: dict[str, int] = {}
-        self._ready: deque[str] = deque()
+        self._waiting: dict[Hashable, int] = {}
+        self._ready: deque[Hashable] = deque()
         for task in task_list:
             if task.name in self._closed:
                 continue
@@ -75,14 +79,14 @@ class Scheduler:
         self._started.update(t.name for t in ready)
         return ready
 
-    def get_blocked(self) -> list[tuple[str, DependencyError]]:
+    def get_blocked(self) -> list[tuple[Hashable, DependencyError]]:
         """Return (once each) the tasks that will never run, with the reason."""
         blocked = list(self._blocked)
         self._blocked.clear()
         return blocked
 
     # ------------------------------------------------------------------ updates
-    def done(self, name: str, success: bool) -> None:
+    def done(self, name: Hashable, success: bool) -> None:
         """Record that started task ``name`` ended; release or block its dependents."""
         if name not in self._started:
             raise ValueError(f"task {name!r} was not handed out by get_ready()")
@@ -100,11 +104,11 @@ class Scheduler:
             self._cascade_failure(name)
 
     # ------------------------------------------------------------------ internals
-    def _block(self, name: str, error: DependencyError) -> None:
+    def _block(self, name: Hashable, error: DependencyError) -> None:
         self._closed.add(name)
         self._blocked.append((name, error))
 
-    def _cascade_failure(self, failed: str) -> None:
+    def _cascade_failure(self, failed: Hashable) -> None:
         queue = deque((dependent, failed) for dependent in self._dependents[failed])
         while queue:
             name, via = queue.popleft()
@@ -113,14 +117,14 @@ class Scheduler:
             self._block(name, FailedDependencyError(name, dependency=failed, via=via))
             queue.extend((dependent, name) for dependent in self._dependents[name])
 
-    def _find_unsatisfied(self) -> dict[str, UnsatisfiedDependencyError]:
+    def _find_unsatisfied(self) -> dict[Hashable, UnsatisfiedDependencyError]:
         """Culprits (missing dependency, member of a cycle) and everything downstream."""
-        missing: dict[str, set[str]] = {}
+        missing: dict[Hashable, set[Hashable]] = {}
         for task in self.tasks.values():
             absent = {d for d in task.dependencies if d not in self.tasks}
             if absent:
                 missing[task.name] = absent
-        cycles: dict[str, frozenset[str]] = {}
+        cycles: dict[Hashable, frozenset[Hashable]] = {}
         for component in _strongly_connected(self.tasks):
             for member in component:
                 cycles[member] = component
@@ -128,11 +132,11 @@ class Scheduler:
         # Each affected task inherits the culprits of its affected dependencies:
         # propagate sets to a fixed point (the affected part may itself be cyclic).
         # Sets are shared, not copied: a 10,000-task ring stays linear, not quadratic.
-        found: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]] = (
+        found: tuple[dict[Hashable, frozenset[Hashable]], dict[Hashable, frozenset[Hashable]]] = (
             {n: frozenset(m) for n, m in missing.items()},
             dict(cycles),
         )
-        via: dict[str, str] = {}
+        via: dict[Hashable, Hashable] = {}
         queue = deque(set(found[0]) | set(found[1]))
         while queue:
             name = queue.popleft()
@@ -151,43 +155,66 @@ class Scheduler:
                         continue
                     changed = True
                 if dependent not in missing and dependent not in cycles:
-                    via[dependent] = min(via.get(dependent, name), name)
+                    via[dependent] = _first_name(via.get(dependent, name), name)
                 if changed:
                     queue.append(dependent)
-        ordered: dict[int, tuple[str, ...]] = {}  # sort each distinct set once
+        ordered: dict[int, tuple[Hashable, ...]] = {}  # sort each distinct set once
 
-        def sort_once(names: frozenset[str]) -> tuple[str, ...]:
+        def sort_once(names: frozenset[Hashable]) -> tuple[Hashable, ...]:
             if id(names) not in ordered:
-                ordered[id(names)] = tuple(sorted(names))
+                ordered[id(names)] = sorted_names(names)
             return ordered[id(names)]
 
-        empty: frozenset[str] = frozenset()
+        empty: frozenset[Hashable] = frozenset()
+        affected = set(found[0]) | set(found[1])
         return {
             name: UnsatisfiedDependencyError(
                 name,
                 missing=sort_once(found[0].get(name, empty)),
                 cycle=sort_once(found[1].get(name, empty)),
                 via=via.get(name, ""),
+                # Its own dependencies that cannot be satisfied, as the original reported.
+                unsatisfied={
+                    d for d in self.tasks[name].dependencies if d in affected or d not in self.tasks
+                },
             )
-            for name in sorted(set(found[0]) | set(found[1]))
+            for name in sorted_names(affected)
         }
 
 
-def _strongly_connected(tasks: dict[str, Task]) -> list[frozenset[str]]:
+def _first_name(a: Hashable, b: Hashable) -> Hashable:
+    """The one of two names that :func:`~arbiter_core.errors.sorted_names` puts first."""
+    try:
+        return a if a <= b else b  # type: ignore[operator]  # tried, not assumed
+    except TypeError:
+        return sorted_names((a, b))[0]
+
+
+def _first_repeated(tasks: list[Task]) -> Hashable:
+    """The first name met a second time, going through ``tasks`` in order."""
+    seen: set[Hashable] = set()
+    for task in tasks:
+        if task.name in seen:
+            return task.name
+        seen.add(task.name)
+    raise ValueError("no task name is repeated")
+
+
+def _strongly_connected(tasks: dict[Hashable, Task]) -> list[frozenset[Hashable]]:
     """Cycles of the dependency graph: components of two or more tasks, or a self-loop.
 
     Iterative Tarjan, so a 100,000-task chain does not hit the recursion limit.
     """
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    cycles: list[frozenset[str]] = []
+    index: dict[Hashable, int] = {}
+    low: dict[Hashable, int] = {}
+    on_stack: set[Hashable] = set()
+    stack: list[Hashable] = []
+    cycles: list[frozenset[Hashable]] = []
     counter = 0
     for root, root_task in tasks.items():
         if root in index:
             continue
-        work: list[tuple[str, list[str]]] = [
+        work: list[tuple[Hashable, list[Hashable]]] = [
             (root, [d for d in root_task.dependencies if d in tasks])
         ]
         index[root] = low[root] = counter

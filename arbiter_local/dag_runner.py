@@ -6,7 +6,7 @@ import heapq
 import itertools
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from concurrent.futures import CancelledError, Future
 from multiprocessing.context import BaseContext
 from queue import Empty, SimpleQueue
@@ -41,17 +41,23 @@ def run_tasks(
     timeout: Seconds | None = None,
     progress: bool | None = None,
     mp_context: BaseContext | str | None = None,
-) -> dict[str, Result]:
+) -> dict[Hashable, Result]:
     """Run ``tasks`` in dependency order and return ``{name: Result}`` for every task.
 
     Tasks run on ``max_workers`` threads, or worker processes with
     ``processes=True`` (functions and arguments must then be picklable, and
     importable by a fresh interpreter; ``mp_context`` picks the start method,
     by default forkserver, else spawn, never fork: see
-    :mod:`arbiter_local.process_pool`). Nothing a task does makes this raise:
-    failures, unsatisfied or failed dependencies and timeouts all arrive as
-    failed Results. ``timeout`` bounds the whole run: what has not finished by
-    then gets a :class:`TaskTimeoutError` result, and the call returns.
+    :mod:`arbiter_local.process_pool`). Failures, unsatisfied or failed
+    dependencies and timeouts all arrive as failed Results. ``timeout`` bounds the
+    whole run: what has not finished by then gets a :class:`TaskTimeoutError`
+    result, and the call returns.
+
+    The exceptions that mean "stop" are not failures, as in the original arbiter:
+    a task that raises ``SystemExit`` or ``KeyboardInterrupt`` is not retried, and
+    ends the run as Ctrl-C does (below). ``SystemExit`` then propagates as itself;
+    a ``KeyboardInterrupt`` arrives as :class:`~arbiter_core.errors.RunInterrupted`
+    (a ``KeyboardInterrupt``, with the task's own exception as ``__cause__``).
 
     ``progress``: ``None`` shows a bar on stderr when it is a terminal and the run
     lasts over a second; ``True`` always, ``False`` never.
@@ -99,23 +105,31 @@ class _DagRun:
         self.pool = pool
         self.timeout = timeout
         self.bar = bar
-        self.results: dict[str, Result] = {}
-        self.values: dict[str, Any] = {}
-        self.attempts: dict[str, int] = {}
-        self.first_start: dict[str, float] = {}
-        self.inflight: dict[Future[Any], str] = {}
+        self.results: dict[Hashable, Result] = {}
+        self.values: dict[Hashable, Any] = {}
+        self.attempts: dict[Hashable, int] = {}
+        self.first_start: dict[Hashable, float] = {}
+        self.inflight: dict[Future[Any], Hashable] = {}
         self.finished: SimpleQueue[Future[Any]] = SimpleQueue()
-        self.retries: list[tuple[float, int, str]] = []  # (not before, tiebreak, name)
+        self.retries: list[tuple[float, int, Hashable]] = []  # (not before, tiebreak, name)
         self.sequence = itertools.count()
 
-    def run(self) -> dict[str, Result]:
+    def run(self) -> dict[Hashable, Result]:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         try:
             self._loop(deadline)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C
             self.pool.shutdown(cancel=True)
             self._close_unfinished(lambda name: TaskCancelledError(name, "the run was interrupted"))
             raise RunInterrupted(self._ordered()) from None
+        except _TaskStopped as stopped:
+            self.pool.shutdown(cancel=True)
+            error = stopped.error
+            if isinstance(error, KeyboardInterrupt):  # ends the run as Ctrl-C does
+                reason = f"task {stopped.task!r} raised KeyboardInterrupt"
+                self._close_unfinished(lambda name: TaskCancelledError(name, reason))
+                raise RunInterrupted(self._ordered()) from error
+            raise error from None  # SystemExit, as the task raised it
         self.pool.shutdown(cancel=deadline is not None and self.scheduler.is_active())
         return self._ordered()
 
@@ -165,7 +179,8 @@ class _DagRun:
             args, kwargs = task.bind_results(self.values)
         else:
             args, kwargs = task.args, task.kwargs
-        future = self.pool.submit(task.function, args, kwargs, timeout=task.timeout, label=name)
+        label = name if isinstance(name, str) else repr(name)  # a pool labels with strings
+        future = self.pool.submit(task.function, args, kwargs, timeout=task.timeout, label=label)
         self.inflight[future] = name
         future.add_done_callback(self.finished.put)
 
@@ -183,6 +198,9 @@ class _DagRun:
             self._record(name, True, value)
             self.scheduler.done(name, True)
             return
+        if isinstance(error, STOPPING):
+            self._record(name, False, error)
+            raise _TaskStopped(name, error)
         task = self.scheduler.tasks[name]
         attempt = self.attempts[name]
         if task.retry.allows(attempt):
@@ -206,7 +224,7 @@ class _DagRun:
         seconds = self.timeout or 0.0
         self._close_unfinished(lambda name: TaskTimeoutError(name, seconds, whole_run=True))
 
-    def _close_unfinished(self, error_for: Callable[[str], BaseException]) -> None:
+    def _close_unfinished(self, error_for: Callable[[Hashable], BaseException]) -> None:
         """Give every task without a Result a failed one, after settling what finished."""
         while not self.finished.empty():
             future = self.finished.get_nowait()
@@ -221,16 +239,33 @@ class _DagRun:
             if name not in self.results:
                 self._record(name, False, error_for(name))
 
-    def _record(self, name: str, success: bool, value: Any) -> None:
+    def _record(self, name: Hashable, success: bool, value: Any) -> None:
         started = self.first_start.get(name)
         self.results[name] = Result(
+            success,
+            value,
             name=name,
-            success=success,
-            value=value,
             attempts=self.attempts.get(name, 0),
             duration=0.0 if started is None else time.monotonic() - started,
         )
         self.bar.update(1)
 
-    def _ordered(self) -> dict[str, Result]:
+    def _ordered(self) -> dict[Hashable, Result]:
         return {name: self.results[name] for name in self.scheduler.tasks}
+
+
+STOPPING = (KeyboardInterrupt, SystemExit)
+"""What a task may raise to stop the run rather than fail: never retried; the run ends."""
+
+
+class _TaskStopped(Exception):
+    """Carries a task's KeyboardInterrupt or SystemExit from the run loop to ``run``.
+
+    Not a KeyboardInterrupt itself, so that ``run`` tells it from a Ctrl-C that lands
+    in the loop.
+    """
+
+    def __init__(self, task: Hashable, error: BaseException) -> None:
+        super().__init__(task, error)
+        self.task = task
+        self.error = error

@@ -123,6 +123,7 @@ def _run_call(data: bytes) -> bytes:
     try:
         outcome: tuple[bool, Any] = (True, fn(*args, **kwargs))
     except BaseException as exc:  # noqa: BLE001 - the task's failure is its result
+        _keep_traceback(exc)
         outcome = (False, exc)
     try:
         reply = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
@@ -143,6 +144,14 @@ def _run_call(data: bytes) -> bytes:
                 "".join(traceback.format_exception(original)),
             )
         return pickle.dumps((False, error))
+
+
+def _keep_traceback(error: BaseException) -> None:
+    """Carry the child's traceback as text: pickling keeps an exception's attributes but
+    drops its ``__traceback__``, and the parent logs and stores ``traceback_text``."""
+    if getattr(error, "traceback_text", None) is None:
+        with contextlib.suppress(AttributeError, TypeError):  # a type that takes no attributes
+            error.traceback_text = "".join(traceback.format_exception(error))  # type: ignore[attr-defined]
 
 
 def _poll(conn: Connection, timeout: float | None) -> bool:

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from queue import SimpleQueue
+from queue import Empty, SimpleQueue
 from typing import Any
 
 from arbiter_core.deadlines import DeadlineWatch
@@ -41,6 +41,7 @@ class ThreadPool:
         self._lock = threading.Lock()
         self._all_exited = threading.Condition(self._lock)
         self._threads: set[threading.Thread] = set()  # live, not abandoned
+        self._idle = threading.Semaphore(0)  # released by a thread about to wait for work
         self._running: dict[Future[Any], Job] = {}
         self._watch = DeadlineWatch(f"{name}-deadlines")
         self._closed = False
@@ -59,10 +60,12 @@ class ThreadPool:
         job = Job(fn, args, kwargs, timeout, label)
         with self._lock:
             self._check_open()
-            if not self._threads:  # the pool's own threads start with its first submit
-                for _ in range(self.slots):
-                    self._spawn()
-        self._jobs.put(job)
+            self._jobs.put(job)
+            # As in concurrent.futures: a new thread when none is idle, up to the slots.
+            # Threads all started up front would leave a burst of short calls to one
+            # of them (the one running keeps the GIL and drains the queue).
+            if len(self._threads) < self.slots and not self._idle.acquire(blocking=False):
+                self._spawn()
         return job.future
 
     def prepare_here(self, call: Call) -> Future[Any]:
@@ -176,7 +179,11 @@ class ThreadPool:
         jobs = self._jobs
         running = self._running
         while True:
-            job = jobs.get()
+            try:
+                job = jobs.get_nowait()
+            except Empty:
+                self._idle.release()  # a submit may now count on this thread
+                job = jobs.get()
             if job is None:
                 with self._lock:
                     self._threads.discard(me)

@@ -18,6 +18,8 @@ from urllib.parse import quote, urlsplit
 
 from arbiter_core.errors import ConfigurationError
 from arbiter_core.masking import mask_url
+from arbiter_core.settings import DEFAULT_BROKER_TIMEOUT
+from arbiter_redis.options import url_query
 
 INSTALL_HINT = "pip install 'arbiter-tasks[redis]'"
 SCHEMES = ("redis", "rediss", "unix")
@@ -28,12 +30,44 @@ DEFAULT_CONNECT_TIMEOUT = 3.0
 """Seconds to establish a connection."""
 HEALTH_CHECK_INTERVAL = 15
 """Idle seconds after which a pooled connection is PINGed before use (and the pub/sub one is)."""
-RETRIES = 5
 RETRY_BACKOFF_BASE = 0.1
 RETRY_BACKOFF_CAP = 2.0
-"""A failed command is retried on a new connection up to ``RETRIES`` times, waiting
-0.2, 0.4, 0.8, 1.6, 2 s: about five seconds, enough to ride out a server restart, and
-then :class:`~arbiter_core.errors.BrokerConnectionError` is raised."""
+"""A failed command is retried on a new connection, waiting 0.2, 0.4, 0.8, 1.6, 2, 2... s
+until the waits add up to the ``broker_timeout`` setting (5 s by default: five retries,
+enough to ride out a server restart; the last wait is cut to fit); then
+:class:`~arbiter_core.errors.BrokerConnectionError` is raised."""
+MAX_RETRIES = 1000
+
+
+def retry_waits(budget: float) -> list[float]:
+    """The waits between tries that add up to ``budget`` seconds (see RETRY_BACKOFF_CAP)."""
+    waits: list[float] = []
+    left = budget
+    while left > 1e-6 and len(waits) < MAX_RETRIES:
+        wait = min(RETRY_BACKOFF_CAP, RETRY_BACKOFF_BASE * 2 ** (len(waits) + 1), left)
+        waits.append(wait)
+        left -= wait
+    return waits
+
+
+def connect_timeout(budget: float) -> float:
+    """Each try's connect timeout: a server that refuses fails a try at once; only one
+    that does not answer at all takes this long per try."""
+    return min(DEFAULT_CONNECT_TIMEOUT, budget)
+
+
+def retry_policy(budget: float) -> Any:
+    """A redis-py ``Retry`` whose waits are :func:`retry_waits` of ``budget``."""
+    from redis.backoff import AbstractBackoff  # noqa: PLC0415 - redis is optional
+    from redis.retry import Retry  # noqa: PLC0415
+
+    waits = retry_waits(budget)
+
+    class BudgetBackoff(AbstractBackoff):
+        def compute(self, failures: int) -> float:
+            return waits[min(failures, len(waits)) - 1] if waits else 0.0
+
+    return Retry(BudgetBackoff(), len(waits))
 
 
 def import_redis() -> ModuleType:
@@ -101,26 +135,43 @@ def shown_url(url: str | None, address: Address) -> str:
     return mask_url(url)
 
 
+def url_socket_timeout(url: str, default: float) -> float:
+    """The socket timeout a Redis URL sets (``?socket_timeout=5``), else ``default``.
+
+    Checks the URL's query parameters (:func:`arbiter_redis.options.url_query`) on the way.
+    """
+    value = url_query(url).get("socket_timeout")
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"{mask_url(url)}: socket_timeout={value!r} is not a number of seconds"
+        ) from None
+
+
 def connect(
     redis_module: ModuleType,
     url: str | None,
     address: Address,
     socket_timeout: float,
     overrides: Mapping[str, Any],
+    broker_timeout: float = DEFAULT_BROKER_TIMEOUT,
 ) -> Any:
     """A client on a pool with timeouts, health checks and retries; ``overrides`` win.
 
-    ``url``, if given, replaces every part of ``address``.
+    ``url``, if given, replaces every part of ``address``; its query parameters and
+    ``overrides`` must already be checked (:mod:`arbiter_redis.options`). Nothing
+    connects yet: one connection object is made, unopened, so that an option the
+    installed redis-py does not take fails here rather than on the first command.
     """
-    from redis.backoff import ExponentialBackoff  # noqa: PLC0415 - redis is optional
-    from redis.retry import Retry  # noqa: PLC0415
-
     errors = list(RedisErrors.of(redis_module).connection)
     options: dict[str, Any] = {
         "socket_timeout": socket_timeout,
-        "socket_connect_timeout": DEFAULT_CONNECT_TIMEOUT,
+        "socket_connect_timeout": connect_timeout(broker_timeout),
         "health_check_interval": HEALTH_CHECK_INTERVAL,
-        "retry": Retry(ExponentialBackoff(cap=RETRY_BACKOFF_CAP, base=RETRY_BACKOFF_BASE), RETRIES),
+        "retry": retry_policy(broker_timeout),
         # redis-py 5 retries only errors listed here; later versions read the Retry's list
         "retry_on_error": errors,
     }
@@ -142,7 +193,8 @@ def connect(
                 password=address.password or None,
                 **options,
             )
-    except ValueError as exc:
+        pool.connection_class(**pool.connection_kwargs)  # made, never opened
+    except (TypeError, ValueError) as exc:
         where = mask_url(url) if url is not None else "the Redis arguments"
         raise ConfigurationError(f"invalid Redis settings in {where}: {exc}") from exc
     return redis_module.Redis(connection_pool=pool)

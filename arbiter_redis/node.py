@@ -50,8 +50,8 @@ from arbiter_core.node import (
     TransitionPush,
     require_positive,
 )
-from arbiter_core.settings import DEFAULT_MAX_DELIVERIES, Settings
-from arbiter_redis import connection, replies
+from arbiter_core.settings import DEFAULT_BROKER_TIMEOUT, DEFAULT_MAX_DELIVERIES, Settings
+from arbiter_redis import connection, options, replies
 from arbiter_redis.clock import ServerClock, ms
 from arbiter_redis.connection import (
     DEFAULT_SOCKET_TIMEOUT,
@@ -99,8 +99,15 @@ class RedisEventNode(EventNode):
     namespace that prefixes every key (``namespace=`` overrides it) and an empty
     password means none. ``url=`` (``redis://[user:password@]host:port/db``,
     ``rediss://`` for TLS, ``unix:///path.sock?db=N``) replaces host, port, db,
-    username, password and ssl. Other keyword arguments go to redis-py's
-    ``ConnectionPool`` (``socket_connect_timeout``, ``retry``, ``ssl_ca_certs``...).
+    username, password and ssl, and its ``?socket_timeout=`` replaces
+    ``socket_timeout``. The other keyword arguments allowed are the redis-py
+    connection options in :data:`arbiter_redis.options.POOL_OPTIONS`
+    (``socket_connect_timeout``, ``retry``, ``ssl_ca_certs``...) and
+    carrier-io/arbiter's: ``use_ssl`` (TLS), ``ssl_verify``, ``hmac_key`` (the
+    signing secret an Arbiter or Minion given this node uses; HMAC-SHA256, so
+    ``hmac_digest`` may only be ``"sha256"``) and a few accepted only at their
+    defaults (see :mod:`arbiter_redis.options`). Anything else is refused here, by
+    name, before any connection is made: building a node never connects.
 
     ``client`` hands the node a ready redis-py client instead (for example
     ``fakeredis.FakeRedis(server=...)`` in tests); the node owns it from then on
@@ -108,8 +115,8 @@ class RedisEventNode(EventNode):
     or releases a message.
 
     Redis 6 is needed for BLPOP's fractional timeouts. Commands that fail to reach
-    the server are retried with exponential backoff (about five seconds in all, see
-    ``connection.RETRIES``); after that they raise
+    the server are retried with exponential backoff for about ``broker_timeout``
+    seconds (the setting, 5 s by default; see ``connection.retry_waits``); then they raise
     :class:`~arbiter_core.errors.BrokerConnectionError`. A retry after a lost reply
     is safe: pushes and record writes recognise their own earlier attempt; a
     retried pull may leave the first attempt's messages leased until their leases
@@ -132,6 +139,7 @@ class RedisEventNode(EventNode):
         namespace: str | None = None,
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
         socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
+        broker_timeout: float = DEFAULT_BROKER_TIMEOUT,
         client: redis.Redis | None = None,
         **redis_kwargs: Any,
     ) -> None:
@@ -140,17 +148,27 @@ class RedisEventNode(EventNode):
             raise TypeError(f"max_deliveries must be an int, got {max_deliveries!r}")
         if max_deliveries < 1:
             raise ValueError(f"max_deliveries must be >= 1, got {max_deliveries!r}")
-        require_positive(socket_timeout, "socket_timeout")
-        self.max_deliveries = max_deliveries
-        self._keys = Keys(self.namespace)
-        address = Address(host, port, db, username, password, ssl)
+        extra = options.sort_out(redis_kwargs, url=url, ssl=ssl)
+        address = Address(host, port, db, username, password, extra.ssl)
         self._url = shown_url(url, address)
+        if url is not None:  # the URL's ?socket_timeout= is the one its connections get
+            socket_timeout = connection.url_socket_timeout(url, socket_timeout)
+        require_positive(socket_timeout, "socket_timeout")
+        require_positive(broker_timeout, "broker_timeout")
+        self._broker_timeout = broker_timeout
+        self.max_deliveries = max_deliveries
+        # Upstream's hmac_key: an Arbiter or Minion given this node signs with it.
+        self.signing_secret = extra.signing_secret
+        self._keys = Keys(self.namespace)
         redis_module = import_redis()
         self._errors = RedisErrors.of(redis_module)
         if client is None:
-            client = connection.connect(redis_module, url, address, socket_timeout, redis_kwargs)
-        elif redis_kwargs:
-            raise TypeError(f"unexpected arguments with client=: {', '.join(redis_kwargs)}")
+            client = connection.connect(
+                redis_module, url, address, socket_timeout, extra.pool, broker_timeout
+            )
+        elif extra.pool or extra.ssl:
+            given = sorted(extra.pool) + (["ssl/use_ssl"] if extra.ssl else [])
+            raise TypeError(f"unexpected arguments with client=: {', '.join(given)}")
         # Typed loosely: redis-py's annotations differ between the versions we accept.
         self._client: Any = client
         self._scripts = Scripts(client)
@@ -238,7 +256,9 @@ class RedisEventNode(EventNode):
             if self._closed:
                 raise NodeClosedError(f"{self!r} was closed during {what}") from exc
             raise BrokerConnectionError(
-                f"cannot reach Redis at {self._url} ({what}): {exc}"
+                f"cannot reach Redis at {self._url} ({what}): {exc} (tried for about "
+                f"{self._broker_timeout:g}s; the broker_timeout setting, "
+                "ARBITER_BROKER_TIMEOUT, sets how long)"
             ) from exc
         except self._errors.any as exc:
             raise BrokerError(f"Redis at {self._url} failed {what}: {exc}") from exc
@@ -671,9 +691,12 @@ class RedisEventNode(EventNode):
 def create_node(url: str, settings: Settings) -> RedisEventNode:
     """The node factory of the ``redis``, ``rediss`` and ``unix`` schemes (see the plugin).
 
-    The namespace and ``max_deliveries`` come from the settings; the URL's db,
+    The namespace, ``max_deliveries`` and ``broker_timeout`` come from the settings; the URL's db,
     username, password and TLS pass through to redis-py.
     """
     return RedisEventNode(
-        url=url, namespace=settings.namespace, max_deliveries=settings.max_deliveries
+        url=url,
+        namespace=settings.namespace,
+        max_deliveries=settings.max_deliveries,
+        broker_timeout=settings.broker_timeout,
     )

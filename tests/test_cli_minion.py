@@ -323,7 +323,9 @@ def test_a_file_path_with_the_process_pool(workspace: Workspace) -> None:
         [boom] = arbiter.apply("boom")
         states = finished(arbiter, [add, boom])
     assert states[add]["result"] == 42
+    assert 'raise ValueError("boom")' in states[boom]["error"]["traceback"], "the child's"
     minion.wait_for_line(rf"ERROR +arbiter\.minion: task boom\[{boom}\] failed .*ValueError: boom$")
+    minion.wait_for_line(r'raise ValueError\("boom"\)')  # the child's traceback follows
     minion.signal()
     assert minion.wait() == 0
 
@@ -456,11 +458,13 @@ def doc_section(heading: str) -> str:
 
 
 def documented_commands() -> list[str]:
+    """The sections' minion commands (the broker-timeout example, which starts no
+    minion, runs in ``test_broker_timeout.py``)."""
     return [
         line[2:]
         for heading in DOC_SECTIONS
         for line in doc_section(heading).splitlines()
-        if line.startswith("$ ")
+        if line.startswith(("$ arbiter minion ", "$ python -m arbiter minion "))
     ]
 
 

@@ -48,6 +48,7 @@ def test_every_setting_has_an_environment_variable_and_a_parser(tmp_path: Path) 
         "ARBITER_RESULT_TTL": "60",
         "ARBITER_LEASE": "12.5",
         "ARBITER_MAX_DELIVERIES": "7",
+        "ARBITER_BROKER_TIMEOUT": "1.5",
         "ARBITER_SERIALIZER": "pickle",
         "ARBITER_SIGNING_SECRET": "s3cret",
     }
@@ -60,6 +61,7 @@ def test_every_setting_has_an_environment_variable_and_a_parser(tmp_path: Path) 
         result_ttl=60.0,
         lease=12.5,
         max_deliveries=7,
+        broker_timeout=1.5,
         serializer="pickle",
         signing_secret="s3cret",
     )
@@ -81,6 +83,7 @@ def test_an_argument_beats_the_environment_which_beats_the_file(tmp_path: Path) 
         "result_ttl": "default",
         "lease": "arbiter.toml",
         "max_deliveries": "default",
+        "broker_timeout": "default",
         "serializer": "default",
         "signing_secret": "default",
     }

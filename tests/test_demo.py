@@ -73,7 +73,10 @@ def test_format_table_aligns_columns() -> None:
     from arbiter import Result
 
     table = format_table(
-        [Result("a", True, 1, 1, 0.5), Result("longer-name", False, ValueError("x"), 2, 1.25)]
+        [
+            Result(True, 1, name="a", attempts=1, duration=0.5),
+            Result(False, ValueError("x"), name="longer-name", attempts=2, duration=1.25),
+        ]
     )
     lines = table.splitlines()
     assert lines[2].index("ok") == lines[3].index("FAILED") == lines[0].index("outcome")

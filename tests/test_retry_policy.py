@@ -256,29 +256,29 @@ def test_retries_and_delay_work_as_before_and_make_a_constant_policy(
 
 
 def test_retries_and_delay_keep_their_positions() -> None:
-    task = create_task("t", noop, (), None, (), 2, 1.5, 3)
+    task = create_task("t", noop, (), (), None, 2, 1.5, timeout=3)
     assert (task.retries, task.delay, task.timeout) == (2, 1.5, 3.0)
 
 
 def test_a_variant_with_other_retries_or_delay_rebuilds_a_constant_policy() -> None:
     task = create_task("t", noop, retries=1, delay=2)
-    more = dataclasses.replace(task, retries=5)
+    more = task._replace(retries=5)
     assert (more.retries, more.delay, more.retry) == (5, 2.0, RetryPolicy(5, 2.0))
-    sooner = dataclasses.replace(task, delay=None)
+    sooner = task._replace(delay=None)
     assert (sooner.delay, sooner.retry) == (None, RetryPolicy(1))
 
 
 def test_a_variant_may_swap_the_policy_with_its_numbers() -> None:
     task = create_task("t", noop, retries=1)
     policy = RetryPolicy(retries=4, delay=1, backoff=2)
-    swapped = dataclasses.replace(task, retry=policy, retries=4, delay=1.0)
+    swapped = task._replace(retry=policy, retries=4, delay=1.0)
     assert swapped.retry is policy
 
 
 def test_a_variant_that_contradicts_a_backoff_policy_is_refused() -> None:
     task = create_task("t", noop, retry=RetryPolicy(retries=2, delay=1, backoff=2))
     with pytest.raises(TaskDefinitionError, match=r"task 't': retries=5 .* disagree with retry="):
-        dataclasses.replace(task, retries=5)
+        task._replace(retries=5)
 
 
 # ------------------------------------------------------------ the minion's registry

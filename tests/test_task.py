@@ -33,10 +33,15 @@ def test_task_definition_error_is_a_value_error_and_an_arbiter_error() -> None:
     assert issubclass(TaskDefinitionError, ArbiterError)
 
 
-@pytest.mark.parametrize("name", ["", None, 3, b"bytes"])
-def test_name_must_be_a_non_empty_string(name: object) -> None:
-    with pytest.raises(TaskDefinitionError, match="name"):
+@pytest.mark.parametrize("name", [[], {}, {"a"}, ("tuple", ["with a list"])])
+def test_name_must_be_hashable(name: object) -> None:
+    with pytest.raises(TaskDefinitionError, match="name must be hashable"):
         create_task(name, noop)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["", None, 3, b"bytes", ("a", 1), frozenset({"x"})])
+def test_any_hashable_is_a_task_name_as_in_the_original(name: object) -> None:
+    assert create_task(name, noop).name == name  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("function", [None, 42, "noop"])
@@ -60,10 +65,14 @@ def test_dependencies_as_a_string_is_refused_with_a_hint() -> None:
         create_task("t", noop, dependencies="foo")
 
 
-@pytest.mark.parametrize("dep", ["", None, 1])
-def test_dependency_names_must_be_non_empty_strings(dep: object) -> None:
-    with pytest.raises(TaskDefinitionError, match="dependency"):
-        create_task("t", noop, dependencies=["ok", dep])  # type: ignore[list-item]
+@pytest.mark.parametrize("dep", [[], {}, set()])
+def test_dependency_names_must_be_hashable(dep: object) -> None:
+    with pytest.raises(TaskDefinitionError, match="dependency name must be hashable"):
+        create_task("t", noop, dependencies=["ok", dep])
+
+
+def test_dependency_names_may_be_any_hashable() -> None:
+    assert create_task("t", noop, dependencies=[1, None, "x"]).dependencies == {1, None, "x"}
 
 
 def test_dependencies_accept_any_iterable_and_deduplicate() -> None:
@@ -127,9 +136,14 @@ def test_task_is_frozen() -> None:
         task.retries = 5  # type: ignore[misc]
     with pytest.raises((AttributeError, TypeError)):
         task.extra = 1  # type: ignore[attr-defined]
-    # Variants are built with dataclasses.replace, leaving the original alone.
-    other = dataclasses.replace(task, name="u")
-    assert (task.name, other.name) == ("t", "u")
+    with pytest.raises(AttributeError):
+        del task.timeout
+    # Variants are built with _replace, leaving the original alone.
+    other = task._replace(name="u", timeout=2)
+    assert (task.name, other.name, task.timeout, other.timeout) == ("t", "u", None, 2)
+    assert other.args == (1,)
+    with pytest.raises(TypeError, match="no field"):
+        task._replace(priority=1)
 
 
 def test_result_of_adds_dependencies_from_args_and_kwargs() -> None:
@@ -159,10 +173,14 @@ def test_result_of_is_only_replaced_at_the_top_level() -> None:
     assert task.bind_results({"a": 1})[0] == (nested,)
 
 
-@pytest.mark.parametrize("bad", ["", None, 3])
+@pytest.mark.parametrize("bad", [[], {}, set()])
 def test_result_of_needs_a_task_name(bad: object) -> None:
-    with pytest.raises(TaskDefinitionError):
+    with pytest.raises(TaskDefinitionError, match="hashable"):
         result_of(bad)  # type: ignore[arg-type]
+
+
+def test_result_of_takes_any_hashable_name() -> None:
+    assert create_task("t", noop, args=(result_of(7),)).dependencies == {7}
 
 
 def test_result_of_repr() -> None:

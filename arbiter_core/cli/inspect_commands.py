@@ -28,6 +28,7 @@ from arbiter_core.cli.group import (
     table,
 )
 from arbiter_core.errors import SerializationError, WaitTimeoutError
+from arbiter_core.plan_status import is_plan_status
 from arbiter_core.records import SUCCEEDED
 
 SHOWN_RESULT = 80
@@ -219,11 +220,16 @@ def apply(
 @json_option
 @click.pass_context
 def status(ctx: click.Context, task_id: str, broker: str | None, as_json: bool) -> None:
-    """Show a task's state, result or error, times and worker (exit 1 if unknown)."""
+    """Show a task's state, result or error, times and worker (exit 1 if unknown).
+
+    For the id of a group, squad or pipe: its state, counts and every task with its role.
+    """
     with arbiter_for(ctx, broker) as arbiter:
         found = arbiter.status(task_id)
     if as_json:
         echo_json(found)
+    elif is_plan_status(found):
+        _show_plan(found)
     else:
         error = found.get("error")
         rows = [
@@ -245,6 +251,43 @@ def status(ctx: click.Context, task_id: str, broker: str | None, as_json: bool) 
             click.echo(error["traceback"].rstrip())
     if found.get("state") == "unknown":
         sys.exit(1)
+
+
+def _show_plan(found: dict[str, Any]) -> None:
+    """A group's, squad's or pipe's aggregate status, for a person."""
+    counts = (
+        f"{found['done']} done ({found['succeeded']} succeeded, {found['failed']} failed), "
+        f"{found['running']} running, {found['pending']} pending, of {found['total']}"
+    )
+    error = found.get("error")
+    for key, value in (
+        ("id", found["id"]),
+        ("kind", found["kind"]),
+        ("state", found["state"]),
+        ("tasks", counts),
+        ("error", f"{error.get('type')}: {error.get('message')}" if error else "-"),
+    ):
+        click.echo(f"{key + ':':<11}{value}")
+    rows = [
+        [
+            task.get("role", "-"),
+            str(task.get("id")),
+            str(task.get("name", "-")),
+            str(task.get("state")),
+            _outcome(task),
+        ]
+        for task in found["tasks"]
+    ]
+    click.echo(table(["ROLE", "ID", "NAME", "STATE", "RESULT OR ERROR"], rows, indent=""))
+
+
+def _outcome(status: dict[str, Any]) -> str:
+    error = status.get("error")
+    if error:
+        return f"{error.get('type')}: {error.get('message')}"
+    if status.get("state") == SUCCEEDED:
+        return shorten(json.dumps(status.get("result"), default=repr), SHOWN_RESULT)
+    return "-"
 
 
 @cli.command()
@@ -278,16 +321,29 @@ def wait(
 
 @cli.command()
 @click.argument("task_ids", metavar="ID...", nargs=-1, required=True)
+@click.option("--wait", "wait_", is_flag=True, help="Return only once every killed task is final.")
+@timeout_option
 @broker_option
 @json_option
 @click.pass_context
-def kill(ctx: click.Context, task_ids: tuple[str, ...], broker: str | None, as_json: bool) -> None:
-    """Stop tasks: a queued one never starts, a running one is killed by its minion.
+def kill(
+    ctx: click.Context,
+    task_ids: tuple[str, ...],
+    wait_: bool,
+    timeout: float | None,
+    broker: str | None,
+    as_json: bool,
+) -> None:
+    """Stop tasks: a queued one never starts, a running one is killed by its minion. The
+    id of a group, squad or pipe stops every task of it.
 
-    Exit 1 if some task was unknown or had finished already.
+    With --wait, return once they are final (--timeout: exit 1, naming the unfinished
+    ids). Exit 1 if some task was unknown or had finished already.
     """
     with arbiter_for(ctx, broker) as arbiter:
         killed = {task_id: arbiter.kill(task_id) for task_id in dict.fromkeys(task_ids)}
+        if wait_:  # every kill is sent first, then one wait for them all
+            _wait(arbiter, _tasks_of(arbiter, [t for t, ok in killed.items() if ok]), timeout)
     if as_json:
         echo_json(
             {
@@ -300,6 +356,19 @@ def kill(ctx: click.Context, task_ids: tuple[str, ...], broker: str | None, as_j
             click.echo(f"{task_id}  {'killed' if ok else 'not killed: unknown or finished'}")
     if not all(killed.values()):
         sys.exit(1)
+
+
+def _tasks_of(arbiter: Any, ids: list[str]) -> list[str]:
+    """The task ids behind ``ids``: a task's own; every recorded task of a group, squad
+    or pipe (``Arbiter.status`` lists them)."""
+    found: list[str] = []
+    for task_id in ids:
+        status = arbiter.status(task_id)
+        if is_plan_status(status):
+            found += [t["id"] for t in status["tasks"] if t["state"] != "unknown"]
+        else:
+            found.append(task_id)
+    return list(dict.fromkeys(found))
 
 
 @cli.command()

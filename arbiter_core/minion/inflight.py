@@ -41,6 +41,9 @@ class InFlightTasks:
     def __init__(self) -> None:
         self.lock = threading.Condition()
         self._items: dict[str, InFlight] = {}
+        self.on_change: Callable[[], None] = lambda: None
+        """Called, outside the lock, after a task was admitted or removed (the keeper's
+        :meth:`~arbiter_core.minion.keeper.Keeper.changed`)."""
 
     def admit(self, launch: Callable[[], InFlight], stopping: threading.Event) -> InFlight | None:
         """Launch a task and add it, unless the run is stopping (the drain has begun: None).
@@ -53,7 +56,8 @@ class InFlightTasks:
                 return None
             item = launch()
             self._items[item.envelope.id] = item
-            return item
+        self.on_change()
+        return item
 
     def get(self, task_id: str) -> InFlight | None:
         with self.lock:
@@ -63,6 +67,7 @@ class InFlightTasks:
         with self.lock:
             self._items.pop(item.envelope.id, None)
             self.lock.notify_all()
+        self.on_change()
 
     def requeued(self, item: InFlight) -> bool:
         with self.lock:

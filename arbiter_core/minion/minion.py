@@ -11,19 +11,26 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from arbiter_core import composition
 from arbiter_core.endpoint import Endpoint, NodeLike
+from arbiter_core.errors import TaskDefinitionError
 from arbiter_core.minion.banner import log_banner
 from arbiter_core.minion.minion_run import MinionRun
-from arbiter_core.minion.registry import TaskRegistry
+from arbiter_core.minion.registry import TaskRegistry, default_task_name
 from arbiter_core.minion.run_context import RunContext
+from arbiter_core.minion.task_function import P, R, TaskFunction
 from arbiter_core.node import require_name
 from arbiter_core.plugins import PluginRegistry
 from arbiter_core.retry import RetryPolicy
+from arbiter_core.rpc import DEFAULT_RPC_WORKERS, RpcFunctions
 from arbiter_core.task import Seconds
+
+if TYPE_CHECKING:
+    from arbiter_core.client import Arbiter
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("arbiter.minion")
@@ -51,10 +58,17 @@ class Minion(Endpoint):
         super().__init__(event_node, registry=registry, **settings)
         self.queue = require_name(queue, "queue")
         self.tasks = TaskRegistry(queue)
+        self.rpc_functions = RpcFunctions()
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._run: MinionRun | None = None
         self._lock = threading.Lock()
+        self._arbiter: Arbiter | None = None  # see arbiter(): built on first use
+        self._arbiter_lock = threading.Lock()
 
+    @overload
+    def task(self, name: Callable[P, R], /) -> TaskFunction[P, R]: ...
+
+    @overload
     def task(
         self,
         name: str | None = None,
@@ -63,21 +77,77 @@ class Minion(Endpoint):
         delay: Seconds | None = None,
         timeout: Seconds | None = None,
         retry: RetryPolicy | None = None,
-    ) -> Callable[[F], F]:
+    ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
+
+    def task(
+        self,
+        name: str | Callable[..., Any] | None = None,
+        *,
+        retries: int = 0,
+        delay: Seconds | None = None,
+        timeout: Seconds | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Any:
         """Register the decorated function under ``name`` (default: ``module.qualname``).
 
         ``retries`` further attempts after a failure, each ``delay`` later, or a
         :class:`~arbiter_core.retry.RetryPolicy` as ``retry`` (backoff, cap,
         jitter); ``timeout`` bounds each attempt. ``async def`` functions are run
         on an event loop of their own.
+
+        Returns a :class:`~arbiter_core.minion.task_function.TaskFunction`: callable
+        exactly as the function (which stays its ``__wrapped__``), and also
+        ``add.delay(1, 2)`` / ``add.apply(args=..., kwargs=..., queue=...)``, which
+        queue it through :meth:`arbiter` and return a handle (``.get(timeout)``).
         """
         if callable(name):  # used bare: @app.task
-            function = name
-            self.tasks.register(function)
-            return function
-        return self.tasks.decorator(
-            name, retries=retries, delay=delay, timeout=timeout, retry=retry
-        )
+            return self._register_task(name, None)
+
+        def register(function: Callable[P, R]) -> TaskFunction[P, R]:
+            return self._register_task(
+                function, name, retries=retries, delay=delay, timeout=timeout, retry=retry
+            )
+
+        return register
+
+    def _register_task(
+        self, function: Callable[P, R], name: str | None, **options: Any
+    ) -> TaskFunction[P, R]:
+        if not callable(function):
+            raise TaskDefinitionError(f"a task must be callable, got {function!r}")
+        name = name or default_task_name(function)
+        if name in self.tasks:  # the same function again: new options, the same object
+            existing = self.tasks.get(name).function
+            if isinstance(existing, TaskFunction) and function in (existing, existing.__wrapped__):
+                self.tasks.register(existing, name, **options)
+                return existing
+        wrapped = TaskFunction(function, name, self)
+        self.tasks.register(wrapped, name, **options)
+        return wrapped
+
+    def arbiter(self) -> Arbiter:
+        """This app's Arbiter, what ``task.delay()`` queues through: built on first use,
+        on this minion's own node (borrowed, so no connection of its own) and settings;
+        the same object every time, closed by :meth:`close`. Inside a task this minion
+        runs, it queues on the running minion's node."""
+        with self._arbiter_lock:
+            if self._arbiter is None:
+                from arbiter_core.client import Arbiter  # noqa: PLC0415 - a client only if asked
+
+                settings = asdict(self.settings)
+                del settings["broker_url"], settings["namespace"]  # the node's own
+                self._arbiter = Arbiter(self.node, registry=self.registry, **settings)
+            return self._arbiter
+
+    def close(self) -> None:
+        """Close this app's Arbiter (if built), then the node if the minion opened it."""
+        with self._arbiter_lock:
+            arbiter, self._arbiter = self._arbiter, None
+        try:
+            if arbiter is not None:
+                arbiter.close()
+        finally:
+            super().close()
 
     def run(
         self,
@@ -87,6 +157,7 @@ class Minion(Endpoint):
         grace: float = DEFAULT_GRACE,
         handle_signals: bool = True,
         queue: str | None = None,
+        rpc_workers: int = DEFAULT_RPC_WORKERS,
     ) -> None:
         """Serve the queue with ``workers`` slots until stopped; blocks.
 
@@ -96,7 +167,9 @@ class Minion(Endpoint):
         the main thread), or :meth:`stop` from another thread, stop it
         gracefully: no new pulls, in-flight tasks get ``grace`` seconds, and what
         is still running then is requeued for another minion. A second signal
-        (or ``stop(cold=True)``) requeues what still runs at once.
+        (or ``stop(cold=True)``) requeues what still runs at once. Functions
+        registered with :meth:`rpc` are served meanwhile on ``rpc_workers``
+        threads of their own, apart from the task slots.
         """
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
             raise ValueError(f"workers must be an int >= 1, got {workers!r}")
@@ -115,6 +188,8 @@ class Minion(Endpoint):
                 slots=workers,
                 grace=grace,
                 pool_name=pool,
+                rpc=self.rpc_functions,
+                rpc_workers=rpc_workers,
             )
         log_banner(
             self.worker_id, self.node, self.settings,
@@ -142,6 +217,25 @@ class Minion(Endpoint):
             run.stop_now()
         else:
             run.stop()
+
+    def rpc(self, name: str | None = None) -> Callable[[F], F]:
+        """Register the decorated function as an RPC function named ``name`` (default:
+        ``module.qualname``), called with ``Arbiter.rpc(name, ...)`` while :meth:`run` lasts.
+
+        A call is answered at most once, by one minion serving the queue, on the RPC
+        threads (``run(rpc_workers=...)``), never in a task slot. Stack it with
+        :meth:`task` to offer one function both ways. Also usable bare: ``@app.rpc``.
+        """
+        if callable(name):  # used bare: @app.rpc
+            function = name
+            self.rpc_functions.register(function, default_task_name(function))
+            return function
+
+        def register(function: F) -> F:
+            self.rpc_functions.register(function, name or default_task_name(function))
+            return function
+
+        return register
 
     @contextmanager
     def _signals_stop(self, enabled: bool) -> Iterator[None]:

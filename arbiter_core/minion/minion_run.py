@@ -8,7 +8,8 @@ The life cycle, and where each step lives:
 4. :mod:`~arbiter_core.minion.outcome`: the outcome (or a retry) is stored, the
    waiter woken, follow-ups (:mod:`~arbiter_core.minion.follow_ups`) pushed,
    and only then the message acked.
-5. :mod:`~arbiter_core.minion.control`: kills arrive as control events.
+5. :mod:`~arbiter_core.minion.control`: kills arrive as control events;
+   :mod:`~arbiter_core.minion.burials`: tasks the backend buried are logged.
 6. :mod:`~arbiter_core.minion.shutdown`: a stop drains within the grace period
    and gives the rest back; a cold stop gives it back at once.
 
@@ -32,6 +33,7 @@ import time
 from arbiter_core import records
 from arbiter_core.backoff import Backoff
 from arbiter_core.errors import BrokerError
+from arbiter_core.minion.burials import BurialWatch
 from arbiter_core.minion.control import Control
 from arbiter_core.minion.follow_ups import Advance, FollowUps
 from arbiter_core.minion.inflight import InFlightTasks
@@ -44,6 +46,7 @@ from arbiter_core.minion.shutdown import Shutdown
 from arbiter_core.minion.starting import Starter
 from arbiter_core.node import Claim
 from arbiter_core.pool import WorkerPool
+from arbiter_core.rpc import DEFAULT_RPC_WORKERS, RpcFunctions, RpcServer
 
 log = logging.getLogger("arbiter.minion")
 
@@ -64,6 +67,8 @@ class MinionRun:
         slots: int,
         grace: float,
         pool_name: str = "",
+        rpc: RpcFunctions | None = None,
+        rpc_workers: int = DEFAULT_RPC_WORKERS,
     ) -> None:
         self.context = context
         self.pool_name = pool_name
@@ -86,10 +91,19 @@ class MinionRun:
         self.lanes = Lanes(starter, self.inflight, self.stopping, on_crash=self.stop)
         self.keeper = Keeper(
             context.node, context.worker_id, context.settings.lease,
-            leased=self.inflight.leased, info=self.heartbeat_info,
+            leased=self.inflight.leased, info=self.heartbeat_info, busy=self.inflight.busy,
             after_beat=self.describe_running,
         )  # fmt: skip
+        self.inflight.on_change = self.keeper.changed  # workers() sees busy slots at once
         self.control = Control(context, self.inflight, pool, watch=self.keeper.watch)
+        # RPC calls run on threads of their own, never in a task slot (see arbiter_core.rpc)
+        self.rpc = RpcServer(
+            context,
+            RpcFunctions() if rpc is None else rpc,
+            workers=rpc_workers,
+            stopping=self.stopping,
+        )
+        self.burials = BurialWatch(context, self.outcomes.counts)
 
     @property
     def crashed(self) -> BaseException | None:
@@ -104,8 +118,10 @@ class MinionRun:
         """
         context = self.context
         if not self._reach_broker():
-            return  # stopped before the broker ever answered: nothing to clean up
+            self.rpc.stop()
+            return  # stopped before the broker ever answered: nothing else to clean up
         self.control.listen()
+        self.burials.listen()
         self.keeper.start()
         context.registry.notify(
             "arbiter_minion_started",
@@ -125,7 +141,9 @@ class MinionRun:
                 self.shutdown.drain(self.grace)
                 self.lanes.wait_until_exited()
             finally:
+                self.rpc.stop()
                 self.keeper.stop()
+                self.burials.close()
                 self.control.close()
                 self.node.remove_worker(context.worker_id)
                 context.registry.notify(
@@ -141,6 +159,7 @@ class MinionRun:
         url = self.context.node.url
         while not self.stopping.is_set():
             try:
+                self.rpc.start()  # before the first beat: a minion listed live serves rpc
                 self.keeper.beat()
             except BrokerError as exc:
                 wait = backoff.next()
@@ -170,8 +189,9 @@ class MinionRun:
 
     def describe_running(self) -> None:
         """Give tasks whose record a pull claimed their full running record (start time,
-        worker). The keeper calls this on each beat: a start costs no round trip, and a
-        task still running at the beat shows who runs it since when."""
+        worker). The keeper calls this after each beat and each change it publishes (see
+        :mod:`~arbiter_core.minion.keeper`): a start costs its lane no round trip, and a
+        running task shows who runs it since when, a moment after it started."""
         for item in self.inflight.undescribed():
             self.node.transition(
                 records.task_key(item.envelope.id),

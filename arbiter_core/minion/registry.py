@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from arbiter_core.errors import TaskDefinitionError, UnknownTaskError
+from arbiter_core.minion.task_function import plain_function
 from arbiter_core.retry import NO_RETRY, RetryPolicy, retry_policy
 from arbiter_core.seconds import Seconds, to_seconds
 
@@ -35,7 +36,7 @@ class TaskDefinition:
 
     @property
     def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.function)
+        return inspect.iscoroutinefunction(plain_function(self.function))  # @app.task's wraps
 
 
 def default_task_name(function: Callable[..., Any]) -> str:

@@ -114,6 +114,12 @@ class Starter:
             log_dead_letter(delivery.message_id, envelope, reason, context.queue, context.worker_id)
             if envelope is not None:
                 self.outcomes.end_dead(envelope, reason, advance=advance)
+                if context.registry.observed("arbiter_task_dead_lettered"):
+                    context.registry.notify(
+                        "arbiter_task_dead_lettered",
+                        task_id=envelope.id, name=envelope.task, queue=context.queue,
+                        reason=reason,
+                    )  # fmt: skip
         except BrokerError as exc:  # its lease runs out; it comes back and is rejected again
             log.warning(
                 "could not dead-letter message %s (%s); it was refused: %s",

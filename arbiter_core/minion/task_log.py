@@ -6,7 +6,9 @@ One record per event, each with its structured fields in ``extra`` (``task``,
 
 * INFO when a task ends ``succeeded`` or ``cancelled``;
 * ERROR, with the traceback, when it ends ``failed``;
-* WARNING for a retry (with its delay) and for a dead letter (with the reason).
+* WARNING for a retry (with its delay) and for a dead letter (with the reason),
+  whether a minion refused the message or the backend buried it, its deliveries
+  spent (then one minion of the queue logs it, see :mod:`~arbiter_core.minion.burials`).
 
 The library adds no handler. Without one, INFO is below the root's WARNING
 level, and a task that succeeds costs one ``isEnabledFor`` call here.
@@ -117,4 +119,23 @@ def log_dead_letter(
         "task %s[%s] dead-lettered (message %s): %s",
         envelope.task, envelope.id, message_id, reason,
         extra=extra,
+    )  # fmt: skip
+
+
+def log_burial(task_id: str, name: str, attempt: int, reason: str, queue: str, worker: str) -> None:
+    """A task whose message the backend buried (its deliveries spent): no minion held it."""
+    if not log.isEnabledFor(logging.WARNING):
+        return
+    log.warning(
+        "task %s[%s] dead-lettered by the broker: %s",
+        name, task_id, reason,
+        extra={
+            "task": name,
+            "task_id": task_id,
+            "outcome": records.DEAD,
+            "reason": reason,
+            "attempt": attempt,
+            "queue": queue,
+            "worker": worker,
+        },
     )  # fmt: skip

@@ -1,7 +1,8 @@
 """Plugins: how backends, worker pools and observers join arbiter (see ``docs/plugins.md``).
 
 A plugin author needs only :data:`hookimpl` and the hooks documented in
-:mod:`arbiter_core.plugins.hookspecs`; the rest is for code that looks plugins up.
+:mod:`arbiter_core.plugins.hookspecs`; the rest is for code that looks plugins up,
+and :func:`did_you_mean` / :func:`listing` for a plugin's own refusals of a name.
 """
 
 from arbiter_core.plugins.declarations import PoolInfo, Provided, PublicNameInfo, SchemeInfo
@@ -9,6 +10,7 @@ from arbiter_core.plugins.hookspecs import PROJECT, NodeFactory, PoolFactory, ho
 from arbiter_core.plugins.loading import ENTRY_POINT_GROUP, BrokenPlugin, PluginInfo
 from arbiter_core.plugins.registry import PluginRegistry, default_registry
 from arbiter_core.plugins.schemes import url_scheme
+from arbiter_core.plugins.suggestions import did_you_mean, listing
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -23,7 +25,9 @@ __all__ = [
     "PublicNameInfo",
     "SchemeInfo",
     "default_registry",
+    "did_you_mean",
     "hookimpl",
     "hookspec",
+    "listing",
     "url_scheme",
 ]

@@ -170,6 +170,17 @@ def arbiter_task_cancelled(task_id: str, name: str, queue: str, reason: str) -> 
     """A task was killed or cancelled before finishing; ``reason`` says by whom or why."""
 
 
+@hookspec
+def arbiter_task_dead_lettered(task_id: str, name: str, queue: str, reason: str) -> None:
+    """A task's message went to the dead letters; it will not run unless requeued.
+
+    Called by the minion that refused it (bad signature, unknown task, malformed
+    envelope: ``name`` is then what the envelope said), or, when the backend buried
+    it because its deliveries were spent, by one minion of its queue. A message that
+    did not even decode has no task: it is logged, but not told here.
+    """
+
+
 # --- minion lifecycle observers ------------------------------------------------------------------
 
 

@@ -63,6 +63,10 @@ class PrometheusExporter:
     def arbiter_task_cancelled(self, name: str, queue: str) -> None:
         self.metrics.finished.labels(queue, name, "cancelled").inc()
 
+    @hookimpl
+    def arbiter_task_dead_lettered(self, name: str, queue: str) -> None:
+        self.metrics.finished.labels(queue, name, "dead").inc()
+
     # --- a minion's run: what to read at scrape time, and the endpoint's lifetime
     @hookimpl
     def arbiter_minion_started(

@@ -14,7 +14,7 @@ DURATION_BUCKETS = (
 )  # fmt: skip
 """Seconds: from a few milliseconds (a fast task) to an hour (a batch job)."""
 
-OUTCOMES = ("succeeded", "failed", "cancelled")
+OUTCOMES = ("succeeded", "failed", "cancelled", "dead")
 """Values of the ``outcome`` label of ``arbiter_tasks_total``."""
 
 
@@ -37,7 +37,7 @@ class TaskMetrics:
         )
         self.finished = Counter(
             "arbiter_tasks",
-            "Tasks this process's minions ended, by outcome (succeeded, failed, cancelled).",
+            "Tasks this process's minions ended, by outcome (succeeded, failed, cancelled, dead).",
             (*labels, "outcome"),
             registry=registry,
         )

@@ -58,12 +58,13 @@ def test_the_hooks_count_through_a_plugin_registry() -> None:
         "arbiter_task_failed", task_id="2", attempt=1, error=error, duration=7.0, **common
     )
     registry.notify("arbiter_task_cancelled", task_id="3", reason="killed", **common)
+    registry.notify("arbiter_task_dead_lettered", task_id="4", reason="spent", **common)
     samples = parsed(plugin.registry)
     labels = {"queue": "q", "task": "add"}
     assert sample(samples, "arbiter_tasks_submitted_total", **labels) == 1
     assert sample(samples, "arbiter_tasks_started_total", **labels) == 1
     assert sample(samples, "arbiter_task_retries_total", **labels) == 1
-    for outcome in ("succeeded", "failed", "cancelled"):
+    for outcome in ("succeeded", "failed", "cancelled", "dead"):
         assert sample(samples, "arbiter_tasks_total", **labels, outcome=outcome) == 1
     assert sample(samples, "arbiter_task_duration_seconds_count", **labels) == 2
     assert sample(samples, "arbiter_task_duration_seconds_sum", **labels) == pytest.approx(7.2)
