@@ -32,8 +32,10 @@ from arbiter_core.node import BURIED_EVENT, Quick, Record
 from arbiter_core.plan_status import PlanLike, plan_status, read_plan_status
 from arbiter_core.plugins import PluginRegistry
 from arbiter_core.replies import Arrival, ReplyRouter
+from arbiter_core.result import Result
 from arbiter_core.rpc import DEFAULT_TIMEOUT as RPC_TIMEOUT
 from arbiter_core.rpc import RpcClient
+from arbiter_core.seconds import Seconds
 from arbiter_core.submission import read_status, settle_unrun, submit_many
 from arbiter_core.task_handle import TaskHandle
 from arbiter_core.wire import Envelope
@@ -256,6 +258,50 @@ class Arbiter(Endpoint):
             persistent_args=_args(persistent_args),
             persistent_kwargs=persistent_kwargs,
         )
+
+    def run_tasks(
+        self,
+        tasks: Iterable[Any],
+        *,
+        queue: str = "default",
+        timeout: Seconds | None = None,
+        progress: bool | None = None,
+        dag_id: str | None = None,
+    ) -> dict[str, Result]:
+        """Run a ``create_task(...)`` graph on the minions of ``queue``; ``{name: Result}``.
+
+        As the local ``run_tasks``, with tasks registered on the minions: each task's
+        ``function`` is a registered name or the ``@app.task`` function, and names
+        are strings. The minions advance the graph, so it finishes without this
+        Arbiter; ``status(dag_id)`` and ``resume(dag_id)`` follow it from any process.
+        ``dag_id`` names the run (a new id if None; one in use raises ``ValueError``);
+        every task's status also carries it, in ``headers["dag"]["id"]``.
+        """
+        from arbiter_core.dag import run as dag_run  # noqa: PLC0415 - tqdm only when used
+
+        return dag_run.run_tasks(
+            self, tasks, queue=queue, timeout=timeout, progress=progress, dag_id=dag_id
+        )
+
+    def resume(
+        self, dag_id: str, *, timeout: Seconds | None = None, progress: bool | None = None
+    ) -> dict[str, Result]:
+        """Wait for the DAG ``dag_id``, started by any process, and return ``{name: Result}``;
+        no task that succeeded runs again (see :func:`arbiter_core.dag.run.resume`)."""
+        from arbiter_core.dag import run as dag_run  # noqa: PLC0415 - tqdm only when used
+
+        return dag_run.resume(self, dag_id, timeout=timeout, progress=progress)
+
+    @contextlib.contextmanager
+    def _replies_on(self, event: str) -> Iterator[None]:
+        """Route the completions announced on ``event`` (a DAG's) to this Arbiter's waits."""
+        self._listen()
+        self.node.subscribe(event, self._on_reply)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(NodeClosedError):
+                self.node.unsubscribe(event, self._on_reply)
 
     # ------------------------------------------------------------------ following
     def status(self, task_id: str | PlanLike) -> dict[str, Any]:

@@ -22,8 +22,10 @@ advancing its group or pipe loses nothing.
 
 Headers an envelope may carry: ``group`` (member of that group), ``then``
 (``"callback"``/``"finalizer"`` of group ``of``), ``claim_finalizer`` (the
-delayed copy of a finalizer, run only if still ``waiting``) and ``pipe`` (the
-steps after this one).
+delayed copy of a finalizer, run only if still ``waiting``), ``pipe`` (the
+steps after this one) and ``dag`` (a task of a distributed DAG, advanced by
+:mod:`arbiter_core.dag.advance`, which is recorded under ``group:{id}`` too, kind
+``dag``; see :mod:`arbiter_core.dag.plan`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from arbiter_core import records
+from arbiter_core.dag import advance as dag
+from arbiter_core.dag import headers as dag_headers
 from arbiter_core.errors import FailedDependencyError, MessageRejected
 from arbiter_core.node import Record
 from arbiter_core.submission import read_status, settle_unrun, submit, submit_many
@@ -68,7 +72,8 @@ class TaskCall:
 GROUP = "group"
 SQUAD = "squad"
 PIPE = "pipe"
-PLAN_KINDS = (GROUP, SQUAD, PIPE)
+DAG = "dag"
+PLAN_KINDS = (GROUP, SQUAD, PIPE, DAG)
 """What a plan record (``group:{id}``) describes; ``kind`` in its data, ``group`` if absent."""
 
 PIPE_STATE = "pipe"
@@ -222,6 +227,8 @@ def advance(
         _member_done(endpoint, str(headers["group"]), envelope.id)
     if headers.get("then") == "callback" and not killed:
         _fire_finalizer(endpoint, str(headers["of"]))
+    if dag_headers.DAG in headers:  # a DAG task: see arbiter_core.dag.advance
+        dag.advance(endpoint, envelope, state)
 
 
 def _advance_pipe(endpoint: Endpoint, envelope: Envelope, state: str, result: Any) -> None:
@@ -353,6 +360,9 @@ def check_headers(headers: Mapping[str, Any]) -> None:
     Pipe steps must each be a valid envelope; their own headers are checked when
     they run. Other headers are the sender's business and pass untouched.
     """
+    if not headers:
+        return
+    dag_headers.check(headers)  # ``dag``, and the per-call ``retry`` and ``timeout``
     for name in ("group", "of"):
         if name in headers and not (isinstance(headers[name], str) and headers[name]):
             raise MessageRejected(f"header {name!r} must be a non-empty id string")
@@ -381,4 +391,11 @@ def _kind(value: Any) -> str:
 def has_follow_ups(envelope: Envelope) -> bool:
     """Whether ending this task advances a group or pipe (then the minion does it before acking)."""
     headers = envelope.headers
-    return "pipe" in headers or "group" in headers or headers.get("then") == "callback"
+    if not headers:
+        return False
+    return (
+        "pipe" in headers
+        or "group" in headers
+        or headers.get("then") == "callback"
+        or dag_headers.DAG in headers
+    )

@@ -59,7 +59,7 @@ def connect(
         broker.close()
         raise
     try:
-        return ComposedNode(broker, state)
+        return ComposedNode(broker, state, record_ttl=resolved.result_ttl)
     except BaseException:
         broker.close()
         state.close()

@@ -6,7 +6,7 @@ Two round trips: the plan's record, then every task's record at once.
 
 A plan's status is a JSON-able dict, told apart from a task's by its ``kind``:
 
-* ``id``, ``kind`` (``group``, ``squad`` or ``pipe``) and ``state``: ``pending`` while
+* ``id``, ``kind`` (``group``, ``squad``, ``pipe`` or ``dag``) and ``state``: ``pending`` while
   nothing has started, ``running`` until every task is final, then ``succeeded`` (all
   did), ``cancelled`` (those that did not were all killed) or ``failed``;
 * counts that add up to ``total``: ``pending`` (waiting or queued), ``running`` and
@@ -16,7 +16,9 @@ A plan's status is a JSON-able dict, told apart from a task's by its ``kind``:
   (members, then callback, then finalizer; a pipe's steps in order), each with its
   ``role``: ``task``, ``callback`` or ``finalizer``;
 * ``result``: a group's or squad's member results, in order (None for one not
-  succeeded); a pipe's last step's result; ``error``: once the plan ended otherwise
+  succeeded); a pipe's last step's result; a DAG's ``{name: value}`` of the tasks
+  that succeeded (and ``states``, ``{name: state}``, each task's ``dag_task`` name);
+  ``error``: once the plan ended otherwise
   than ``succeeded``, the error of its first task that did not succeed.
 """
 
@@ -85,7 +87,21 @@ def plan_status(
     if data is None and plan is not None:
         return summarize(endpoint, plan_id, plan.kind, roles_of_plan(plan))
     data = data or {"kind": composition.GROUP, "members": []}
-    return summarize(endpoint, plan_id, str(data["kind"]), roles_of_data(data))
+    status = summarize(endpoint, plan_id, str(data["kind"]), roles_of_data(data))
+    if data["kind"] == composition.DAG:
+        _name_dag_tasks(status, data)
+    return status
+
+
+def _name_dag_tasks(status: dict[str, Any], data: dict[str, Any]) -> None:
+    """A DAG's status: each task's DAG name as ``dag_task``, ``states`` (name → state)
+    and ``result`` (name → value of each task that succeeded)."""
+    for task, name in zip(status["tasks"], data["names"], strict=True):
+        task["dag_task"] = name
+    status["states"] = {t["dag_task"]: t["state"] for t in status["tasks"]}
+    status["result"] = {
+        t["dag_task"]: t["result"] for t in status["tasks"] if t["state"] == records.SUCCEEDED
+    }
 
 
 def summarize(

@@ -74,7 +74,7 @@ def result_of(task: Hashable) -> ResultOf:
 
 class _TaskFields(NamedTuple):
     name: Hashable
-    function: Callable[..., Any]
+    function: Callable[..., Any] | str
     dependencies: frozenset[Hashable] = frozenset()
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = _NO_KWARGS
@@ -116,7 +116,7 @@ class Task(_TaskFields):
     def __new__(
         cls,
         name: Hashable,
-        function: Callable[..., Any],
+        function: Callable[..., Any] | str,
         dependencies: frozenset[Hashable] = frozenset(),
         args: tuple[Any, ...] = (),
         kwargs: Mapping[str, Any] | None = None,
@@ -218,7 +218,7 @@ _CREATE_TASK_OPTIONS = ("dependencies", "args", "kwargs", "retries", "delay", "t
 
 def create_task(
     name: Hashable,
-    function: Callable[..., Any],
+    function: Callable[..., Any] | str,
     dependencies: Iterable[Hashable] | None = None,
     args: Iterable[Any] = (),
     kwargs: Mapping[str, Any] | None = None,
@@ -236,10 +236,12 @@ def create_task(
     keyword-only.
 
     ``name`` is any hashable, unique within a run. ``function`` succeeds if it
-    returns without raising. ``dependencies`` names the tasks that must succeed
-    first. A failed attempt is retried up to ``retries`` times, each after
-    ``delay`` (a ``timedelta`` or seconds; immediately if not given); for a growing
-    delay, a cap or jitter pass ``retry=RetryPolicy(...)`` instead of those two.
+    returns without raising; for ``Arbiter.run_tasks`` it may be the name of a task
+    registered on the minions (or the ``@app.task`` function itself). ``dependencies``
+    names the tasks that must succeed first. A failed attempt is retried up to
+    ``retries`` times, each after ``delay`` (a ``timedelta`` or seconds; immediately
+    if not given); for a growing delay, a cap or jitter pass ``retry=RetryPolicy(...)``
+    instead of those two.
     ``timeout`` bounds each attempt. Use :func:`result_of` in ``args``/``kwargs`` to
     receive a dependency's return value.
 
@@ -253,8 +255,11 @@ def create_task(
             problems.append(f"unexpected keyword argument {key!r}{hint}")
         raise TypeError(f"create_task() got {', '.join(problems)}")
     check_name(name, "a task name")
-    if not callable(function):
-        raise TaskDefinitionError(f"task {name!r}: function must be callable, got {function!r}")
+    if not callable(function) and not (isinstance(function, str) and function):
+        raise TaskDefinitionError(
+            f"task {name!r}: function must be callable, or the name of a task registered "
+            f"on minions (for Arbiter.run_tasks), got {function!r}"
+        )
     if isinstance(dependencies, (str, bytes)):
         raise TaskDefinitionError(
             f"task {name!r}: dependencies must be a list of names, not the string "

@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import sys
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from concurrent.futures import CancelledError, Future
 from multiprocessing.context import BaseContext
 from queue import Empty, SimpleQueue
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
-
-from arbiter_core.errors import RunInterrupted, TaskCancelledError, TaskTimeoutError
+from arbiter_core.errors import (
+    RunInterrupted,
+    TaskCancelledError,
+    TaskDefinitionError,
+    TaskTimeoutError,
+)
 from arbiter_core.pool import WorkerPool
+from arbiter_core.progress import progress_bar
 from arbiter_core.result import Result
 from arbiter_core.scheduler import Scheduler
 from arbiter_core.task import Seconds, Task, to_seconds
 from arbiter_local.process_pool import ProcessPool
 from arbiter_local.thread_pool import ThreadPool
 
-PROGRESS_DELAY = 1.0
-"""Seconds a run must last before the automatic progress bar appears."""
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
 
 SIGNAL_CHECK = 0.1
 """Longest wait, in seconds, of the run loop between two looks at pending signals.
@@ -73,6 +77,12 @@ def run_tasks(
     for task in task_list:
         if not isinstance(task, Task):
             raise TypeError(f"run_tasks() takes tasks made by create_task(), got {task!r}")
+        if isinstance(task.function, str):
+            raise TaskDefinitionError(
+                f"task {task.name!r}: function {task.function!r} is the name of a task "
+                f"registered on minions: run it with Arbiter.run_tasks(), or give "
+                f"run_tasks() a callable"
+            )
     if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
         raise ValueError(f"max_workers must be an int >= 1, got {max_workers!r}")
     run_timeout = to_seconds(timeout, "run_tasks() timeout")
@@ -82,16 +92,7 @@ def run_tasks(
     pool: WorkerPool = (
         ProcessPool(max_workers, mp_context=mp_context) if processes else ThreadPool(max_workers)
     )
-    show = sys.stderr.isatty() if progress is None else progress
-    with tqdm(
-        total=len(task_list),
-        unit="task",
-        desc="tasks",
-        file=sys.stderr,
-        disable=not show,
-        delay=PROGRESS_DELAY if progress is None else 0,
-        leave=False,
-    ) as bar:
+    with progress_bar(len(task_list), progress) as bar:
         return _DagRun(scheduler, pool, run_timeout, bar).run()
 
 
@@ -180,7 +181,9 @@ class _DagRun:
         else:
             args, kwargs = task.args, task.kwargs
         label = name if isinstance(name, str) else repr(name)  # a pool labels with strings
-        future = self.pool.submit(task.function, args, kwargs, timeout=task.timeout, label=label)
+        function = task.function
+        assert callable(function)  # run_tasks() refused the tasks named by a string
+        future = self.pool.submit(function, args, kwargs, timeout=task.timeout, label=label)
         self.inflight[future] = name
         future.add_done_callback(self.finished.put)
 

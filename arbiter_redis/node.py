@@ -121,6 +121,12 @@ class RedisEventNode(EventNode):
     is safe: pushes and record writes recognise their own earlier attempt; a
     retried pull may leave the first attempt's messages leased until their leases
     run out. ``close()`` does not hand back leased messages either.
+
+    ``watch_burials`` returns False: this node buries spent and purged messages inside
+    its Lua scripts, which end the records they keep themselves but tell no client.
+    As the broker of a :class:`~arbiter_core.node.ComposedNode` (records elsewhere),
+    such burials therefore leave those records as they were; ``dead_letter`` and
+    ``requeue_dead_letters`` still end and revive them, through the composed node.
     """
 
     capabilities = frozenset({BROADCAST, QUEUE, STATE, CROSS_PROCESS, PERSISTENT})

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from arbiter import Task, create_task, result_of
+from arbiter import Task, create_task, result_of, run_tasks
 from arbiter.exceptions import ArbiterError, TaskDefinitionError
 
 
@@ -44,10 +44,18 @@ def test_any_hashable_is_a_task_name_as_in_the_original(name: object) -> None:
     assert create_task(name, noop).name == name  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("function", [None, 42, "noop"])
+@pytest.mark.parametrize("function", [None, 42, ""])
 def test_function_must_be_callable(function: object) -> None:
     with pytest.raises(TaskDefinitionError, match="callable"):
         create_task("t", function)  # type: ignore[arg-type]
+
+
+def test_a_registered_task_name_is_for_the_minions_only() -> None:
+    """A string names a task registered on minions (Arbiter.run_tasks); run_tasks refuses it."""
+    task = create_task("t", "noop")
+    assert task.function == "noop"
+    with pytest.raises(TaskDefinitionError, match="callable"):
+        run_tasks([task])
 
 
 @pytest.mark.parametrize("retries", [-1, True, False, 1.5, "3", None])

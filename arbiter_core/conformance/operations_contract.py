@@ -3,9 +3,9 @@
 ``queue_stats``, ``known_queues``, ``purge``, ``requeue_dead_letters`` and
 ``purge_dead_letters`` (and ``server_info`` of the node): what ``arbiter queues``,
 ``arbiter purge`` and ``arbiter dead-letter`` stand on, on every backend. The record
-rules of a purge and a requeue are :mod:`arbiter_core.node.burial`'s; the tests that
-need a bound record skip on a node whose records live on another broker
-(``buries_records = False``), as the burial tests do.
+rules of a purge and a requeue are :mod:`arbiter_core.node.burial`'s; the purge test of a
+bound record skips on a node whose broker cannot end it (``buries_records`` False), as
+the burial tests of spent messages do.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ class OperationsContract(BurialContract):
     ) -> None:
         node = new_node()
         inbox = self.buried(new_node)
-        key = self.bound(node, queue)
+        key = self.bound(node, queue, on_its_own=True)
         assert node.purge(queue) == 1
         assert node.get(key) == Record(DEAD, buried_data(PURGED, b"queued data"))
         assert inbox.wait_for(1, self.wait) and inbox.payloads == [key.encode()]

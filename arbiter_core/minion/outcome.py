@@ -28,6 +28,7 @@ from dataclasses import replace
 from typing import Any
 
 from arbiter_core import composition, records
+from arbiter_core.dag.headers import call_retry
 from arbiter_core.errors import DeadLetteredError, SerializationError, TaskCancelledError
 from arbiter_core.minion.counts import TaskCounts
 from arbiter_core.minion.describe import traceback_text
@@ -112,7 +113,7 @@ class Outcomes:
                 )  # fmt: skip
         if isinstance(error, TaskCancelledError):
             state = records.CANCELLED
-        elif item.definition.retry.allows(envelope.attempt):
+        elif call_retry(envelope.headers, item.definition.retry).allows(envelope.attempt):
             self._retry(item, error)
             return []
         else:
@@ -214,7 +215,8 @@ class Outcomes:
     def _retry(self, item: InFlight, error: BaseException) -> None:
         """Push the next attempt as a delayed message, mark the task queued, ack this one."""
         envelope = replace(item.envelope, attempt=item.envelope.attempt + 1)
-        delay = item.definition.retry.delay_after(item.envelope.attempt)
+        policy = call_retry(item.envelope.headers, item.definition.retry)
+        delay = policy.delay_after(item.envelope.attempt)
         record = self.record(envelope, records.QUEUED, error=error)
         written = self.node.transition_and_push(  # bound, like the first push
             records.task_key(envelope.id),

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from arbiter_core import composition, records
+from arbiter_core.dag.headers import call_timeout
 from arbiter_core.errors import BrokerError, MessageRejected, TaskTimeoutError, UnknownTaskError
 from arbiter_core.minion.cancellation import run_cancellable
 from arbiter_core.minion.coroutines import run_coroutine
@@ -201,7 +202,7 @@ class Starter:
     ) -> InFlight:
         """Hand the call to the pool: to run on this lane (inline), or on one of its own."""
         function, args, kwargs = call
-        timeout = definition.timeout
+        timeout = call_timeout(envelope.headers, definition.timeout)  # a DAG task's own
         if self.inline is not None:
             future = self.inline.prepare_here(Call(function, args, kwargs, timeout, envelope.task))
         else:

@@ -29,6 +29,13 @@ Two operator's tools follow the same rules:
   expiry kept, write id cleared. A record in another state is left alone: a requeue
   never reopens an outcome (a task that succeeded after all stays succeeded).
   Nothing is announced: the task is not final any more, so no waiter is due a wake-up.
+
+A :class:`~arbiter_core.node.ComposedNode`, whose queues and records live on different
+brokers, keeps these rules in two steps instead of one: it binds a message by writing
+its record's key into the body (:mod:`~arbiter_core.node.bound_body`), and ends or
+revives the record in its state store right after the broker buries or requeues the
+message — for burials the broker makes on its own, when the broker reports them
+(:meth:`~arbiter_core.node.EventNode.watch_burials`).
 """
 
 from __future__ import annotations

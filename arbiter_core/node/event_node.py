@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import NamedTuple, TypeVar
 
@@ -20,7 +20,7 @@ from arbiter_core.node.arguments import (
 from arbiter_core.node.broadcast import Broadcaster
 from arbiter_core.node.claim import Claim
 from arbiter_core.node.state_store import Expect, Record, StateStore, require_record
-from arbiter_core.node.work_queue import Delivery, WorkQueue
+from arbiter_core.node.work_queue import DeadLetter, Delivery, WorkQueue
 
 _Node = TypeVar("_Node", bound="EventNode")
 
@@ -110,6 +110,11 @@ class EventNode(Broadcaster, WorkQueue, StateStore):
     ``capabilities`` declares what the node can serve (see the constants in this
     module); the core checks them and explains what is missing instead of
     failing somewhere deep.
+
+    A node that can be the broker of a :class:`~arbiter_core.node.ComposedNode`
+    (its records kept by another node) should also write ``_watch_burials``: see
+    :meth:`watch_burials`. Without it, a composed node cannot end the record of a
+    message this node buries on its own (spent, purged).
     """
 
     capabilities: frozenset[str] = frozenset({BROADCAST, QUEUE, STATE, CROSS_PROCESS})
@@ -139,6 +144,33 @@ class EventNode(Broadcaster, WorkQueue, StateStore):
 
     def _server_info(self) -> dict[str, str]:
         return {}
+
+    def watch_burials(self, callback: Callable[[DeadLetter], None]) -> bool:
+        """Be told of every message this node buries *on its own*; False if it cannot.
+
+        "On its own": a spent message found at a pull or a settle (delivered
+        ``max_deliveries`` times without an ack), and each message a purge drops (with
+        reason :data:`~arbiter_core.node.burial.PURGED`). ``callback`` gets, after the
+        message is buried, its :class:`DeadLetter` as stored (the body as pushed; for a
+        purge, which keeps no letter, one built for the call). A :meth:`dead_letter`
+        called by a user is *not* reported: its caller already knows.
+
+        This is how a :class:`~arbiter_core.node.ComposedNode` ends the records it keeps
+        in another store (see :mod:`~arbiter_core.node.burial`). One callback per node:
+        a second call replaces the first; closing the node drops it. The callback must
+        be quick and must not call back into this node: it may run on the node's I/O
+        thread, or with the node's locks held. A node that returns False (the default)
+        reports nothing; a composed node on it then cannot end records on those paths,
+        and says so (``ComposedNode.buries_records`` is False).
+
+        A backend overrides ``_watch_burials``; it must cost nothing while unused.
+        """
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        return self._watch_burials(callback)
+
+    def _watch_burials(self, callback: Callable[[DeadLetter], None]) -> bool:
+        return False
 
     def require(self, capability: str, why: str) -> None:
         """Raise a clear :class:`UnsupportedOperationError` unless the node has ``capability``."""

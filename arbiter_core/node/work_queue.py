@@ -101,7 +101,11 @@ class WorkQueue(ABC):
       moved to the queue's dead letters instead, with a reason. ``dead_letter``
       moves a message there directly (it failed to decode or verify). Either way,
       a message bound to a record ends that record as ``dead`` in the same step
-      (see :mod:`arbiter_core.node.burial`).
+      (see :mod:`arbiter_core.node.burial`). A queue whose records live elsewhere
+      (the broker of a :class:`~arbiter_core.node.ComposedNode`) instead reports
+      what it buries on its own — spent messages, purged ones — through
+      :meth:`~arbiter_core.node.EventNode.watch_burials`, so the composed node can
+      end those records.
     * ``pull`` blocks on the broker (no sleep-polling) until a message is ready
       or ``timeout`` passes; ``timeout=0`` returns at once.
     * **Recoverable dead letters**: ``requeue_dead_letters`` puts dead letters back

@@ -18,6 +18,9 @@ Layout, per ``(namespace, queue)`` (a :class:`_Queue`):
 A message pushed by :meth:`MemoryBroker.transition_and_push` carries the key of its
 record; burying it ends that record as :mod:`arbiter_core.node.burial` says, and its
 dead letter keeps the key, so a requeue binds it again (and revives the record).
+A node may also *watch* the burials of its namespace (:meth:`MemoryBroker.watch_burials`,
+what ``EventNode.watch_burials`` asks for): told of each spent or purged message, it
+ends records the broker does not keep (the broker of a composed node).
 
 Nothing runs in the background: every operation first *settles* the queue it
 touches (expired leases back to ``ready`` or to the dead letters, due delayed
@@ -32,12 +35,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import math
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from queue import SimpleQueue
 
@@ -57,6 +61,11 @@ from arbiter_core.node import (
     buried_data,
     revived_data,
 )
+
+logger = logging.getLogger(__name__)
+
+BurialWatcher = Callable[[DeadLetter], None]
+"""A node's ``watch_burials`` callback: told of each message the broker buries on its own."""
 
 DEAD_LETTER_LIMIT = 10_000
 """Dead letters kept per queue; the oldest are dropped beyond this, so memory stays bounded."""
@@ -167,6 +176,7 @@ class MemoryBroker:
         self._record_expiry: list[tuple[float, str, str]] = []
         self._workers: dict[str, dict[str, tuple[bytes, float]]] = {}
         self._topics: dict[tuple[str, str], dict[Subscription, None]] = {}
+        self._burial_watchers: dict[str, dict[Sink, BurialWatcher]] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryBroker {self.name!r}>"
@@ -286,7 +296,7 @@ class MemoryBroker:
             if q is None or message is None:
                 return False
             self._unlease(q, message)
-            self._bury(q, message, reason)
+            self._bury(q, message, reason, report=False)  # the caller knows: not reported
             self._after_removal(namespace, delivery.queue, q)
             return True
 
@@ -340,9 +350,12 @@ class MemoryBroker:
             dropped = [*q.ready, *(message for _, _, message in q.delayed)]
             q.ready.clear()
             q.delayed.clear()
+            watched = namespace in self._burial_watchers
             for message in dropped:
                 if message.record is not None:
                     self._end_record(namespace, message.record, PURGED)
+                if watched:
+                    self._report(namespace, self._letter(q, message, PURGED))
             self._after_removal(namespace, queue, q)
             return len(dropped)
 
@@ -528,24 +541,49 @@ class MemoryBroker:
         q.ready.append(message)
         return 1
 
-    def _bury(self, q: _Queue, message: _Message, reason: str) -> None:
+    def _bury(self, q: _Queue, message: _Message, reason: str, *, report: bool = True) -> None:
         """Dead-letter an unleased message (the caller has taken it out of circulation),
-        ending the record it is bound to (see ``arbiter_core.node.burial``)."""
+        ending the record it is bound to (see ``arbiter_core.node.burial``), and unless
+        ``report`` is False telling the nodes that watch burials."""
         if not q.size():
             q.drained.notify_all()
         if message.record is not None:
             self._end_record(q.namespace, message.record, reason)
-        q.dead.append(
-            DeadLetter(
-                queue=q.name,
-                message_id=message.message_id,
-                body=message.body,
-                reason=reason,
-                delivery_count=message.delivery_count,
-                dead_at=time.time(),
-                record=message.record,
-            )
+        letter = self._letter(q, message, reason)
+        q.dead.append(letter)
+        if report and q.namespace in self._burial_watchers:
+            self._report(q.namespace, letter)
+
+    @staticmethod
+    def _letter(q: _Queue, message: _Message, reason: str) -> DeadLetter:
+        return DeadLetter(
+            queue=q.name,
+            message_id=message.message_id,
+            body=message.body,
+            reason=reason,
+            delivery_count=message.delivery_count,
+            dead_at=time.time(),
+            record=message.record,
         )
+
+    def _report(self, namespace: str, letter: DeadLetter) -> None:
+        """Hand ``letter`` to every node watching the burials of ``namespace``.
+
+        Under the lock, on the thread whose call buried the message (any node's: the
+        queue is settled by whichever call touches it), which is why a watcher must be
+        quick and must not call the broker. Watchers of closed nodes are dropped here.
+        """
+        watchers = self._burial_watchers[namespace]
+        for sink, callback in list(watchers.items()):
+            if not sink.open:
+                del watchers[sink]
+                continue
+            try:
+                callback(letter)  # frozen: every watcher may keep it
+            except Exception:
+                logger.exception("burial watcher %r failed on %r", callback, letter.message_id)
+        if not watchers:
+            del self._burial_watchers[namespace]
 
     def _end_record(self, namespace: str, key: str, reason: str) -> None:
         stored = self._records.get((namespace, key))
@@ -562,6 +600,21 @@ class MemoryBroker:
             return
         record, expires = stored
         self._records[namespace, key] = (Record(REQUEUED, revived_data(record.data)), expires)
+
+    def watch_burials(self, namespace: str, sink: Sink, callback: BurialWatcher) -> None:
+        """Tell ``callback`` of each message of ``namespace`` buried on the broker's own
+        (spent, purged; not through :meth:`dead_letter`), until :meth:`unwatch_burials`
+        or until ``sink`` (the watching node's) is shut. One callback per sink."""
+        with self._lock:
+            self._burial_watchers.setdefault(namespace, {})[sink] = callback
+
+    def unwatch_burials(self, namespace: str, sink: Sink) -> None:
+        with self._lock:
+            watchers = self._burial_watchers.get(namespace)
+            if watchers is not None:
+                watchers.pop(sink, None)
+                if not watchers:
+                    del self._burial_watchers[namespace]
 
     # ------------------------------------------------------------------ records
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from arbiter_core.errors import ConfigurationError, NodeClosedError
@@ -102,6 +102,8 @@ class _Connection:
         self.subscriptions: dict[tuple[str, EventCallback], Subscription] = {}
         self.sink = Sink()
         self.thread: threading.Thread | None = None
+        self.watching = False
+        """Whether the node watches burials (see ``MemoryEventNode._watch_burials``)."""
 
     def close(self) -> None:
         with self.lock:
@@ -112,8 +114,11 @@ class _Connection:
             subscriptions = list(self.subscriptions.values())
             self.subscriptions.clear()
             thread, self.thread = self.thread, None
+            watching, self.watching = self.watching, False
         self.sink.shut()
         broker.unsubscribe(self.namespace, subscriptions)
+        if watching:
+            broker.unwatch_burials(self.namespace, self.sink)
         broker.wake(self.namespace)  # blocked pulls see ``closed`` and return []
         if thread is not None and thread is not threading.current_thread():
             thread.join(CALLBACK_JOIN_TIMEOUT)  # unless close() runs inside a callback
@@ -132,6 +137,12 @@ class MemoryEventNode(EventNode):
     they return when their leases run out. A clean shutdown nacks them first.
     Close nodes explicitly; one dropped unclosed is shut down by the garbage
     collector only as far as that can be done without taking locks.
+
+    ``watch_burials`` works (so this node can be the broker of a composed node). As
+    the broker is shared, whichever node's call settles a queue buries what is spent
+    there; so a watching node is told of every message of its namespace that the
+    broker buries on its own (spent, purged), whoever's call did it, and its callback
+    runs under the broker's lock on that caller's thread.
     """
 
     capabilities = frozenset({BROADCAST, QUEUE, STATE})
@@ -258,6 +269,13 @@ class MemoryEventNode(EventNode):
 
     def _purge_dead_letters(self, queue: str) -> int:
         return self._broker().purge_dead_letters(self.namespace, queue)
+
+    def _watch_burials(self, callback: Callable[[DeadLetter], None]) -> bool:
+        conn = self._conn
+        with conn.lock:
+            self._broker().watch_burials(self.namespace, conn.sink, callback)
+            conn.watching = True
+        return True
 
     def _server_info(self) -> dict[str, str]:
         return {"server": f"memory (in-process broker {self._broker().name!r})"}

@@ -31,11 +31,43 @@ BROKER_URLS = [
 ]
 
 
+RABBITMQ = "rabbitmq"
+"""Stands for the local RabbitMQ (127.0.0.1:5672, guest/guest) on a vhost of the session's
+own (made and deleted with ``rabbitmqctl``), with the records on the throwaway Redis
+server through ``ARBITER_STATE_URL``. Needs the arbiter-kombu plugin installed."""
+
+
 def _param(url: str) -> Any:
     if url.startswith("memory://"):
         return pytest.param(url, id="memory")
+    if url == RABBITMQ:
+        return pytest.param(url, id="rabbitmq", marks=pytest.mark.real_broker)
     name = "redis" if url == THROWAWAY_REDIS else url.partition("://")[0]
     return pytest.param(url, id=name, marks=pytest.mark.real_broker)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_vhost() -> Iterator[str]:
+    """An amqp:// URL on a vhost of this session's own, deleted with all in it afterwards."""
+    import shutil
+    import subprocess
+
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl is None:
+        pytest.skip("rabbitmqctl is not on PATH: no local RabbitMQ to test on")
+
+    def ctl(*args: str) -> None:
+        done = subprocess.run([rabbitmqctl, *args], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            pytest.skip(f"rabbitmqctl {args[0]} failed: {done.stderr or done.stdout}")
+
+    vhost = f"arbiter-test-{uuid.uuid4().hex[:12]}"
+    ctl("add_vhost", vhost)
+    try:
+        ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    finally:
+        ctl("delete_vhost", vhost)
 
 
 LEASE = 1.0  # short, so crash recovery shows within a test; keepers renew every third
@@ -48,6 +80,11 @@ def broker_url(request: pytest.FixtureRequest) -> str:
         url = f"memory://{uuid.uuid4().hex[:10]}"  # a broker of its own per test
     elif url == THROWAWAY_REDIS:
         url = request.getfixturevalue("redis_server").url
+    elif url == RABBITMQ:
+        # the records on Redis, for every node, CLI call and minion process of the test
+        state = request.getfixturevalue("redis_server").url
+        request.getfixturevalue("monkeypatch").setenv("ARBITER_STATE_URL", state)
+        url = request.getfixturevalue("rabbitmq_vhost")
     return url
 
 

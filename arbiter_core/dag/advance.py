@@ -1,0 +1,121 @@
+"""What the minion that stored a DAG task's outcome does next: readiness, on the minions.
+
+Run by :func:`arbiter_core.composition.advance` after the task's final state is
+stored and before its message is acked, so a crash in between leaves the message to
+be delivered again, and the minion that finds its task final runs this again. Every
+step is idempotent:
+
+* a success reports to each dependent (:mod:`~arbiter_core.dag.fan_in` for one
+  with several dependencies); the dependent whose dependencies have all succeeded
+  is released: its ``result_of`` arguments are filled in from the stored results,
+  and ``waiting`` → ``queued`` and the push happen in one ``transition_and_push``,
+  so it is pushed exactly once;
+* any other end (failed, cancelled, dead) ends every descendant still ``waiting``
+  with a :class:`~arbiter_core.errors.FailedDependencyError`, as the local runner
+  does; a descendant that ended already keeps its end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from arbiter_core import records
+from arbiter_core.dag import fan_in
+from arbiter_core.dag.headers import DAG
+from arbiter_core.dag.outcomes import failed_dependency_record
+from arbiter_core.node import Record
+from arbiter_core.submission import read_status, submit
+from arbiter_core.wire import Envelope
+
+if TYPE_CHECKING:
+    from arbiter_core.endpoint import Endpoint
+
+WAITING = (records.WAITING,)
+
+
+def advance(endpoint: Endpoint, envelope: Envelope, state: str) -> None:
+    """Move the DAG on after ``envelope``'s task ended in ``state``."""
+    info = envelope.headers[DAG]
+    if state == records.SUCCEEDED:
+        for _, dependent_id, count, index in info.get("then", ()):
+            if count == 1 or fan_in.report(endpoint, dependent_id, index):
+                release(endpoint, dependent_id)
+    else:
+        cascade(endpoint, info)
+
+
+def release(endpoint: Endpoint, task_id: str) -> bool:
+    """Queue the waiting task ``task_id`` with its dependencies' values; False if it
+    was not waiting any more (released already, killed, or expired)."""
+    record = endpoint.node.get(records.task_key(task_id))
+    if record is None or record.state != records.WAITING:
+        return False
+    envelope = Envelope.from_dict(endpoint.wire.unpack(record.data)["envelope"])
+    bind = envelope.headers[DAG].get("bind")
+    if bind:
+        envelope = _bound(endpoint, envelope, bind)
+    return submit(endpoint, envelope, expect=WAITING)
+
+
+def _bound(endpoint: Endpoint, envelope: Envelope, bind: list[list[Any]]) -> Envelope:
+    """``envelope`` with each ``result_of`` argument replaced by its dependency's value."""
+    keys = {records.task_key(entry[3]) for entry in bind}
+    stored = endpoint.node.get_many(list(keys))
+    values: dict[str, Any] = {}
+    for entry in bind:
+        dependency_id = entry[3]
+        status = read_status(endpoint, stored.get(records.task_key(dependency_id)), dependency_id)
+        if status["state"] != records.SUCCEEDED:  # cannot happen before the TTL runs out
+            raise RuntimeError(f"dependency {entry[2]!r} has no stored result ({status['state']})")
+        values[dependency_id] = status["result"]
+    args = list(envelope.args)
+    kwargs = dict(envelope.kwargs)
+    for where, key, _, dependency_id in bind:
+        if where == "a":
+            args[key] = values[dependency_id]
+        else:
+            kwargs[key] = values[dependency_id]
+    return replace(envelope, args=tuple(args), kwargs=kwargs)
+
+
+def cascade(endpoint: Endpoint, failed: Mapping[str, Any]) -> None:
+    """End every descendant of the failed task that still waits, breadth first, each
+    with the failed task as ``dependency`` and its direct dependency as ``via``."""
+    root = failed["name"]
+    queue: deque[tuple[str, str]] = deque((t[1], failed["name"]) for t in failed.get("then", ()))
+    seen: set[str] = set()
+    node = endpoint.node
+    while queue:
+        batch = []
+        while queue:
+            task_id, via = queue.popleft()
+            if task_id not in seen:
+                seen.add(task_id)
+                batch.append((task_id, via))
+        stored = node.get_many([records.task_key(task_id) for task_id, _ in batch])
+        for task_id, via in batch:
+            record = stored.get(records.task_key(task_id))
+            if record is None:
+                continue
+            status = read_status(endpoint, record, task_id)
+            info = (status.get("headers") or {}).get(DAG) or {}
+            if record.state == records.WAITING:
+                _end_blocked(endpoint, task_id, record, info, root, via)
+            queue.extend((t[1], info["name"]) for t in info.get("then", ()))
+
+
+def _end_blocked(
+    endpoint: Endpoint, task_id: str, record: Record, info: Mapping[str, Any], root: str, via: str
+) -> None:
+    data = endpoint.wire.unpack(record.data)
+    envelope = Envelope.from_dict(data["envelope"])
+    final = failed_dependency_record(endpoint, envelope, info["name"], root, via, time.time())
+    written, _ = endpoint.node.transition(
+        records.task_key(task_id), final, ttl=endpoint.settings.result_ttl, expect=WAITING
+    )
+    if written and envelope.reply_to:
+        endpoint.node.emit(envelope.reply_to, records.reply_payload(task_id, final))

@@ -1,0 +1,146 @@
+"""A distributed DAG on Redis, beside independent tasks and the local runner on the same DAG.
+
+A script, not a test (pytest does not collect it)::
+
+    .venv/bin/python tests/benchmarks/dag_distributed.py [--tasks 2000] [--rounds 3]
+
+It starts a redis-server of its own (see ``redis_throughput.py``, whose helpers it
+uses) and ONE minion process with 2 thread slots, then times, in the same run and
+alternating rounds (the table shows the median):
+
+* **independent**: ``apply("noop", tasks_count=N)`` and ``wait_for_tasks`` on all;
+* **dag**: ``Arbiter.run_tasks`` on a random DAG of N no-op tasks (each depends on up
+  to 3 earlier ones, seeded), the minions advancing readiness;
+* **local**: ``run_tasks(max_workers=2)`` on the same DAG, in this process.
+
+Target: the DAG costs at most 1.5x the independent tasks, per task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from redis_throughput import MINION_SCRIPT, ROUND_TRIP_COUNTER, child, redis_server, wait_for
+
+NAMESPACE = "dagbench"
+WORKERS = 2
+TARGET = 1.5
+MAX_DEPENDENCIES = 3
+SEED = 2000
+
+
+def noop(*_: Any) -> None:
+    return None
+
+
+def random_dag(n: int, function: Any) -> list[Any]:
+    from arbiter import create_task
+
+    rng = random.Random(SEED)
+    tasks = []
+    for i in range(n):
+        k = rng.randint(0, min(i, MAX_DEPENDENCIES))
+        deps = [f"t{j}" for j in rng.sample(range(i), k)] if k else []
+        tasks.append(create_task(f"t{i}", function, dependencies=deps))
+    return tasks
+
+
+def independent(arbiter: Any, n: int) -> float:
+    start = time.perf_counter()
+    ids = arbiter.apply("noop", tasks_count=n)
+    done = sum(m["state"] == "succeeded" for m in arbiter.wait_for_tasks(ids, timeout=300))
+    elapsed = time.perf_counter() - start
+    assert done == n, f"{done} of {n} succeeded"
+    return elapsed
+
+
+def dag(arbiter: Any, n: int) -> float:
+    tasks = random_dag(n, "noop")
+    start = time.perf_counter()
+    results = arbiter.run_tasks(tasks, timeout=300, progress=False)
+    elapsed = time.perf_counter() - start
+    assert all(r.success for r in results.values()), "a DAG task failed"
+    return elapsed
+
+
+def local(n: int) -> float:
+    from arbiter import run_tasks
+
+    tasks = random_dag(n, noop)
+    start = time.perf_counter()
+    results = run_tasks(tasks, max_workers=WORKERS, progress=False)
+    elapsed = time.perf_counter() - start
+    assert all(r.success for r in results.values())
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=2_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    options = parser.parse_args(argv)
+    n = options.tasks
+    edges = sum(len(t.dependencies) for t in random_dag(n, noop))
+    with tempfile.TemporaryDirectory(prefix="arbiter-dagbench-") as tmp:
+        directory = Path(tmp)
+        (directory / "bench_counter.py").write_text(ROUND_TRIP_COUNTER)
+        (directory / "minion_app.py").write_text(MINION_SCRIPT)
+        from arbiter import Arbiter
+
+        with redis_server(directory) as url:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("ARBITER_")}
+            env.update(
+                PYTHONPATH=os.pathsep.join([str(directory), env.get("PYTHONPATH", "")]),
+                ARBITER_BROKER_URL=url,
+                ARBITER_NAMESPACE=NAMESPACE,
+            )
+            args = [sys.executable, str(directory / "minion_app.py"), str(WORKERS)]
+            with (
+                child(args, env, directory / "minion.log"),
+                Arbiter(url, namespace=NAMESPACE) as arbiter,
+            ):
+                wait_for(lambda: bool(arbiter.workers().get("default")), "the minion registering")
+                independent(arbiter, 200)  # warm both sides
+                dag(arbiter, 200)
+                timings: dict[str, list[float]] = {"independent": [], "dag": [], "local": []}
+                for round_no in range(options.rounds):
+                    order = ["independent", "dag", "local"]
+                    if round_no % 2:
+                        order.reverse()
+                    for name in order:
+                        if name == "independent":
+                            timings[name].append(independent(arbiter, n))
+                        elif name == "dag":
+                            timings[name].append(dag(arbiter, n))
+                        else:
+                            timings[name].append(local(n))
+    per_task = {name: statistics.median(t) / n * 1e6 for name, t in timings.items()}
+    ratio = per_task["dag"] / per_task["independent"]
+    print(f"{n} no-op tasks, {edges} dependencies; one minion process, {WORKERS} thread slots")
+    print(f"median of {options.rounds} rounds\n")
+    print(f"{'run':<44}{'µs/task':>10}{'vs independent':>16}")
+    rows = [
+        ("independent tasks, apply + wait (Redis)", "independent"),
+        ("DAG, Arbiter.run_tasks (Redis, minions)", "dag"),
+        ("same DAG, local run_tasks(max_workers=2)", "local"),
+    ]
+    for label, name in rows:
+        print(
+            f"{label:<44}{per_task[name]:>10.1f}{per_task[name] / per_task['independent']:>15.2f}x"
+        )
+    verdict = "met" if ratio <= TARGET else "NOT met"
+    print(f"\ntarget: DAG <= {TARGET}x independent tasks: {ratio:.2f}x, {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
