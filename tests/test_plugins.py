@@ -160,8 +160,10 @@ def test_a_well_known_scheme_that_is_not_installed_names_the_install_line(
     assert "guest" not in str(caught.value)  # a URL's password is never echoed
 
 
-@pytest.mark.parametrize("url", ["amqp://guest:guest@localhost//", "amqps://h", "pyamqp://h"])
-def test_a_scheme_with_no_published_backend_promises_no_install_line(url: str) -> None:
+@pytest.mark.parametrize(
+    "url", ["amqp://guest:guest@localhost//", "amqps://h", "kombu+memory://", "kombu+sqs://h"]
+)
+def test_the_kombu_schemes_name_the_plugin_that_serves_them(url: str) -> None:
     registry = empty_registry()
     registry.register(MemoryAlias("memory"), name="mem")
     with pytest.raises(ConfigurationError) as caught:
@@ -169,10 +171,20 @@ def test_a_scheme_with_no_published_backend_promises_no_install_line(url: str) -
     message = str(caught.value)
     scheme = url.partition(":")[0]
     assert f"no installed plugin serves {scheme}:// URLs" in message
+    assert "install its backend with: pip install ./plugins/arbiter_kombu" in message
+    assert "not on PyPI yet" in message
+    assert "guest:guest" not in message  # a URL's password is never echoed
+
+
+def test_a_scheme_with_no_known_backend_promises_no_install_line() -> None:
+    registry = empty_registry()
+    registry.register(MemoryAlias("memory"), name="mem")
+    with pytest.raises(ConfigurationError) as caught:
+        registry.create_node("pyamqp://h", Settings())
+    message = str(caught.value)
+    assert "no installed plugin serves pyamqp:// URLs" in message
     assert "Installed schemes: memory://" in message
     assert "pip install" not in message
-    assert "arbiter-kombu" not in message
-    assert "guest:guest" not in message  # a URL's password is never echoed
 
 
 @pytest.mark.parametrize("url", ["localhost:6379", "", "://x", "redis:/x"])
@@ -220,14 +232,19 @@ def test_a_missing_broker_client_names_the_extra_that_brings_it(module: str) -> 
     assert "pip install 'arbiter-tasks[redis]'" in str(caught.value)
 
 
-@pytest.mark.parametrize("module", ["kombu", "amqp", "arbiter_kombu"])
+@pytest.mark.parametrize("module", ["kombu", "amqp"])
 def test_a_missing_module_with_no_published_extra_names_the_module_only(module: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         registry_needing(module).create_node("needs://", Settings())
     message = str(caught.value)
     assert f"install the package that provides {module!r}, or reinstall the plugin" in message
     assert "pip install" not in message
-    assert "arbiter-kombu" not in message
+
+
+def test_a_missing_kombu_plugin_module_names_its_install_line() -> None:
+    with pytest.raises(ConfigurationError, match=r"install it with") as caught:
+        registry_needing("arbiter_kombu").create_node("needs://", Settings())
+    assert "pip install ./plugins/arbiter_kombu" in str(caught.value)
 
 
 def test_a_factory_that_returns_something_else_than_a_node_is_reported() -> None:

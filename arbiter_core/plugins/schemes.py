@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 
 from arbiter_core.errors import ConfigurationError
 from arbiter_core.plugins.declarations import SchemeInfo
-from arbiter_core.plugins.install_hints import SCHEME_INSTALL_HINTS
+from arbiter_core.plugins.install_hints import scheme_install_hint
 from arbiter_core.plugins.loading import BrokenPlugin
 from arbiter_core.plugins.suggestions import did_you_mean, listing
 
@@ -37,7 +37,7 @@ def unknown_scheme(
 ) -> str:
     """The message for a ``scheme`` that none of the installed ``schemes`` is."""
     message = f"no installed plugin serves {scheme}:// URLs"
-    hint = SCHEME_INSTALL_HINTS.get(scheme)
+    hint = scheme_install_hint(scheme)
     if hint:
         message += f"; install its backend with: {hint}"
     else:
