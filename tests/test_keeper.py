@@ -18,7 +18,7 @@ from arbiter_core.client import Arbiter
 from arbiter_core.minion import Minion, task_cancelled
 from arbiter_core.minion.control import Control
 from arbiter_core.minion.inflight import InFlightTasks
-from arbiter_core.minion.keeper import WATCH_CAP, WATCH_INTERVAL, Keeper
+from arbiter_core.minion.keeper import CHANGE_DELAY, WATCH_CAP, WATCH_INTERVAL, Keeper
 from arbiter_core.minion.run_context import RunContext
 from arbiter_core.node import Delivery
 
@@ -178,3 +178,55 @@ def test_a_malformed_watch_is_ignored(caplog: Any) -> None:
             control._on_control("control", app.wire.pack({"watch": 2}))
     assert watched == [2.0]
     assert caplog.text.count("ignoring a malformed control message") == 3
+
+
+def test_changes_are_published_at_once_and_coalesced() -> None:
+    """A change beats within a moment (not a third of the lease); a burst of changes
+    makes at most one publication per CHANGE_DELAY; no change of the count, no beat."""
+    busy = [0]
+    beats: list[float] = []
+    node = SimpleNamespace(
+        renew=lambda deliveries, lease: [],
+        heartbeat=lambda worker_id, info, ttl: beats.append(time.monotonic()),
+    )
+    keeper = Keeper(
+        node,  # type: ignore[arg-type]
+        "w1", 300.0, leased=list, info=lambda: b"{}", busy=lambda: busy[0],
+    )  # fmt: skip
+    keeper.start()
+    try:
+        assert len(beats) == 1, "the first beat, at start"
+        busy[0] = 1
+        keeper.changed()
+        assert wait_until(lambda: len(beats) == 2, timeout=1), beats
+        assert beats[1] - beats[0] < 0.5, "published at once, not at the next timed beat"
+        start = time.monotonic()
+        for n in range(200):  # a burst: the count changes 200 times in a few ms
+            busy[0] = n % 3 + 2
+            keeper.changed()
+        time.sleep(4 * CHANGE_DELAY)
+        assert len([b for b in beats if b >= start]) <= 5, "coalesced"
+        published = len(beats)
+        keeper.changed()  # the count is what was published: nothing to say
+        time.sleep(2 * CHANGE_DELAY)
+        assert len(beats) == published
+    finally:
+        keeper.stop()
+
+
+def test_a_failing_beat_waits_for_the_next_interval() -> None:
+    """A broker that is down fails each beat; the keeper logs it and waits, never spins."""
+    calls: list[float] = []
+
+    def down(worker_id: str, info: bytes, ttl: float) -> None:
+        calls.append(time.monotonic())
+        raise ConnectionError("down")
+
+    node = SimpleNamespace(renew=lambda deliveries, lease: [], heartbeat=down)
+    keeper = Keeper(node, "w1", 0.3, leased=list, info=lambda: b"{}")  # type: ignore[arg-type]
+    keeper._thread.start()  # start() beats first, and that beat would raise here
+    try:
+        time.sleep(0.55)
+    finally:
+        keeper.stop()
+    assert 3 <= len(calls) <= 7, f"{len(calls)} beats in 0.55 s with a 0.1 s interval"

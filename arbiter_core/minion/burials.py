@@ -51,15 +51,16 @@ class BurialWatch:
         self._thread = threading.Thread(target=self._serve, name="arbiter-burials", daemon=True)
 
     def listen(self) -> None:
+        self.context.node.subscribe(BURIED_EVENT, self._on_buried)  # events queue till then
         self._thread.start()
-        self.context.node.subscribe(BURIED_EVENT, self._on_buried)
 
     def close(self) -> None:
         try:
             self.context.node.unsubscribe(BURIED_EVENT, self._on_buried)
         finally:
-            self._events.put(_STOP)  # blocks only while full, which the reader empties
-            self._thread.join()
+            if self._thread.is_alive():
+                self._events.put(_STOP)  # blocks only while full, which the reader empties
+                self._thread.join()
 
     def _on_buried(self, event: str, payload: bytes) -> None:
         key = payload.decode("utf-8", "replace")

@@ -157,10 +157,12 @@ class Keeper:
                     self.publish_change()
                 else:
                     self.beat()
-                    with self._wake:
-                        self._due = time.monotonic() + self.next_wait()
             except Exception:  # a broker hiccup: try again next beat, the lease has slack
                 log.exception("keeper beat failed")
+            finally:
+                if not change_only:  # failed or not, the next timed beat is an interval away
+                    with self._wake:
+                        self._due = time.monotonic() + self.next_wait()
             if change_only:  # coalesce: changes meanwhile wait for the next publication
                 with self._wake:
                     self._wake.wait_for(lambda: self._stopped, timeout=CHANGE_DELAY)
