@@ -214,11 +214,19 @@ def _with_rest(step: Envelope, rest: Sequence[Envelope]) -> Envelope:
 
 # ---------------------------------------------------------------------------- advancing
 def advance(
-    endpoint: Endpoint, envelope: Envelope, state: str, result: Any, *, killed: bool = False
+    endpoint: Endpoint,
+    envelope: Envelope,
+    state: str,
+    result: Any,
+    *,
+    killed: bool = False,
+    deferred: list[Envelope] | None = None,
 ) -> None:
     """Run after a task's final state was stored: by its minion, or by ``kill``.
 
     A killed callback does not start the finalizer early: the group's end does.
+    ``deferred``: the DAG tasks this releases are added to it, for the caller to
+    push (with ``expect`` waiting) before it acks, rather than pushed here.
     """
     headers = envelope.headers
     if "pipe" in headers:
@@ -228,7 +236,7 @@ def advance(
     if headers.get("then") == "callback" and not killed:
         _fire_finalizer(endpoint, str(headers["of"]))
     if dag_headers.DAG in headers:  # a DAG task: see arbiter_core.dag.advance
-        dag.advance(endpoint, envelope, state)
+        dag.advance(endpoint, envelope, state, deferred)
 
 
 def _advance_pipe(endpoint: Endpoint, envelope: Envelope, state: str, result: Any) -> None:

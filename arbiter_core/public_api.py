@@ -26,5 +26,6 @@ PLUGIN_API: tuple[str, ...] = (
     "arbiter_core.seconds",  # durations as seconds or timedelta, checked
     "arbiter_core.backoff",  # waits of a loop that retries, e.g. a reconnect
     "arbiter_core.masking",  # URLs safe to log, passwords hidden
+    "arbiter_core.progress",  # the progress bar of a run, as run_tasks shows it
 )
 """Module names, exactly: a plugin imports these and not their submodules."""

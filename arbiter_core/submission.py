@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from arbiter_core import records
 from arbiter_core.errors import DeadLetteredError, MessageRejected
@@ -13,6 +13,20 @@ from arbiter_core.wire import Envelope
 
 if TYPE_CHECKING:
     from arbiter_core.endpoint import Endpoint
+    from arbiter_core.plugins import PluginRegistry
+    from arbiter_core.settings import Settings
+    from arbiter_core.wire import WireFormat
+
+
+class Sender(Protocol):
+    """What building and announcing a push reads: an Endpoint, or a minion's RunContext."""
+
+    @property
+    def wire(self) -> WireFormat: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def registry(self) -> PluginRegistry: ...
 
 
 def submit(
@@ -38,13 +52,19 @@ def submit(
     return written
 
 
-def submit_many(endpoint: Endpoint, envelopes: list[Envelope]) -> list[bool]:
-    """:func:`submit` for new tasks (expected absent, no delay), in one batch.
+def submit_many(
+    endpoint: Endpoint,
+    envelopes: list[Envelope],
+    *,
+    expect: tuple[str | None, ...] = (records.ABSENT,),
+) -> list[bool]:
+    """:func:`submit` for several tasks (no delay; new ones unless ``expect`` says
+    otherwise), in one batch.
 
     Every envelope is encoded before anything is written, so a bad argument
     queues nothing. Returns whether each was pushed.
     """
-    items = [_queued(endpoint, envelope, (records.ABSENT,), None) for envelope in envelopes]
+    items = [_queued(endpoint, envelope, expect, None) for envelope in envelopes]
     written = endpoint.node.transition_and_push_many(items)
     for envelope, pushed in zip(envelopes, written, strict=True):
         if pushed:
@@ -52,8 +72,21 @@ def submit_many(endpoint: Endpoint, envelopes: list[Envelope]) -> list[bool]:
     return written
 
 
+def queued_item(
+    endpoint: Sender, envelope: Envelope, expect: tuple[str | None, ...]
+) -> TransitionPush:
+    """The write-and-push of :func:`submit` (no delay), for a caller that sends it
+    within a batch of its own; tell :func:`announce` when it was pushed."""
+    return _queued(endpoint, envelope, expect, None)
+
+
+def announce(endpoint: Sender, envelope: Envelope) -> None:
+    """Tell observers that ``envelope`` (pushed by the caller, without delay) was submitted."""
+    _announce(endpoint, envelope, None)
+
+
 def _queued(
-    endpoint: Endpoint,
+    endpoint: Sender,
     envelope: Envelope,
     expect: tuple[str | None, ...],
     not_before: float | None,
@@ -71,7 +104,7 @@ def _queued(
     )
 
 
-def _announce(endpoint: Endpoint, envelope: Envelope, not_before: float | None) -> None:
+def _announce(endpoint: Sender, envelope: Envelope, not_before: float | None) -> None:
     registry = endpoint.registry
     if registry.observed("arbiter_task_submitted"):
         registry.notify(

@@ -597,6 +597,43 @@ class RedisEventNode(EventNode):
             return True, record
         return False, replies.record(state, data)
 
+    def _transition_many(
+        self, items: list[tuple[str, Record, float, Expect]]
+    ) -> list[tuple[bool, Record | None]]:
+        """One round trip per ``BATCH`` items: the transition script, pipelined."""
+        if not items:
+            self._call("transition_many", lambda: None)
+            return []
+        calls = [
+            ([self._keys.record(key)], self._transition_args(record, ttl, expect))
+            for key, record, ttl, expect in items
+        ]
+        script = self._scripts.transition
+
+        def run(batch: list[tuple[list[str], list[Any]]]) -> list[Any]:
+            def send() -> list[Any]:
+                pipe = self._client.pipeline(transaction=False)
+                for keys, args in batch:
+                    script.queue(pipe, keys=keys, args=args)
+                found: list[Any] = pipe.execute()
+                return found
+
+            try:
+                return send()
+            except script._missing:  # a retry is safe: each write knows its own id
+                self._client.script_load(script.text)
+                return send()
+
+        results: list[tuple[bool, Record | None]] = []
+        for start in range(0, len(calls), BATCH):
+            batch = calls[start : start + BATCH]
+            reply = self._call("transition_many", functools.partial(run, batch))
+            for (_, record, _, _), (written, state, data) in zip(
+                items[start : start + BATCH], reply, strict=True
+            ):
+                results.append((True, record) if written else (False, replies.record(state, data)))
+        return results
+
     def _transition_and_push(self, item: TransitionPush) -> bool:
         """One round trip: the record is written, then the message pushed, in one script."""
         keys, args = self._push_call(item)
@@ -664,6 +701,43 @@ class RedisEventNode(EventNode):
         if not taken:  # this thread's next pull of the queue can go straight to waiting
             self._empty.remember(delivery.queue, int(reply[2]))
         return bool(reply[0]), self._unless_closed(taken)
+
+    def _transition_push_ack_and_pull(
+        self,
+        pushes: list[TransitionPush],
+        delivery: Delivery,
+        outcome: Outcome,
+        lease: float,
+        max_messages: int,
+        claim: Claim | None,
+    ) -> tuple[list[bool], bool, list[Delivery]]:
+        """One round trip (for up to ``BATCH`` pushes): push, store, announce, ack, lease."""
+        if len(pushes) > BATCH:  # the rest of a large batch first, so no call runs long
+            head = self._transition_and_push_many(pushes[:-BATCH])
+            tail, written, taken = self._transition_push_ack_and_pull(
+                pushes[-BATCH:], delivery, outcome, lease, max_messages, claim
+            )
+            return head + tail, written, taken
+        prepared = [(*self._push_call(item), item.not_before) for item in pushes]
+        finish_keys, finish_args = self._finish_call(delivery, outcome)
+
+        def run() -> list[Any]:
+            keys: list[str] = []
+            args: list[Any] = [len(prepared)]
+            for item_keys, item_args, not_before in prepared:
+                keys += item_keys
+                args += [*item_args, self._clock.due(not_before)]
+            pull = self._pull_args(max_messages, lease, claim)
+            reply: list[Any] = self._scripts.transition_push_ack_and_pull(
+                keys=keys + finish_keys, args=args + finish_args + pull
+            )
+            return reply
+
+        pushed, reply = self._call("transition_push_ack_and_pull", run)
+        taken = self._deliveries(delivery.queue, reply, 3)
+        if not taken:  # this thread's next pull of the queue can go straight to waiting
+            self._empty.remember(delivery.queue, int(reply[2]))
+        return [bool(flag) for flag in pushed], bool(reply[0]), self._unless_closed(taken)
 
     def _finish_call(self, delivery: Delivery, outcome: Outcome) -> tuple[list[str], list[Any]]:
         """KEYS and ARGV shared by the scripts that store an outcome and ack its message."""

@@ -9,7 +9,8 @@ TTL = 60.0
 
 
 class CombinedContract(ContractBase):
-    """``transition_and_push_many`` keeps the single call's guarantees."""
+    """``transition_and_push_many`` keeps the single call's guarantees; the other combined
+    calls do what their parts do, in order."""
 
     def test_transition_and_push_many_pushes_only_what_was_written(
         self, node: EventNode, queue: str
@@ -92,6 +93,46 @@ class CombinedContract(ContractBase):
         assert written and taken == [], "nothing ready: returns at once, empty"
         assert node.queue_size(queue) == 0
         assert not node.ack(last), "it was acked by the combined call"
+
+    def test_transition_push_ack_and_pull_pushes_then_finishes(
+        self, node: EventNode, queue: str
+    ) -> None:
+        key, event = unique("done"), unique("done-event")
+        fresh, taken_key = unique("fresh"), unique("taken")
+        inbox = Inbox()
+        node.subscribe(event, inbox)
+        node.push(queue, b"job")
+        [delivery] = node.pull(queue, timeout=self.wait, lease=self.long_lease)
+        node.transition(key, Record("succeeded", b"s"), ttl=TTL)
+        node.transition(taken_key, Record("running", b"old"), ttl=TTL)
+        pushes = [
+            TransitionPush(fresh, Record("queued", b"1"), TTL, [None], queue, b"a"),
+            TransitionPush(taken_key, Record("queued", b"2"), TTL, [None], queue, b"b"),
+        ]
+        pushed, written, taken = node.transition_push_ack_and_pull(
+            pushes,
+            delivery,
+            key,
+            Record("succeeded", b"s"),
+            ttl=TTL,
+            expect=["succeeded"],
+            event=event,
+            payload=b"news",
+            lease=self.long_lease,
+            max_messages=5,
+        )
+        assert pushed == [True, False] and written
+        assert [d.body for d in taken] == [b"a"], "pushed before the next pull, only if written"
+        assert node.get(fresh) == Record("queued", b"1")
+        assert node.get(taken_key) == Record("running", b"old")
+        assert inbox.wait_for(1, self.wait) and inbox.payloads == [b"news"]
+        assert not node.ack(delivery), "acked by the combined call"
+        [last] = taken
+        pushed, written, taken = node.transition_push_ack_and_pull(
+            [], last, unique("other"), Record("succeeded", b""), ttl=TTL, expect=None, lease=1.0
+        )
+        assert pushed == [] and written and taken == []
+        assert node.queue_size(queue) == 0
 
     def test_pull_and_claim_moves_bound_records_or_reports_them(
         self, node: EventNode, queue: str

@@ -107,6 +107,58 @@ class StateContract(ContractBase):
         assert reader.get_many(keys) == records
         assert reader.get_many(keys[1:]) == {keys[1]: records[keys[1]]}
 
+    def test_transition_many_applies_each_item_in_order(self, new_node: NodeFactory) -> None:
+        writer, reader = new_node(), new_node()
+        taken, fresh, counted = unique("key"), unique("key"), unique("key")
+        mine, other = Record("queued", b"mine"), Record("queued", b"other")
+        writer.transition(taken, other, ttl=self.record_ttl)
+        one, two = Record("pending:1", b"10"), Record("pending:0", b"11")
+        results = writer.transition_many(
+            [
+                (taken, mine, self.record_ttl, [ABSENT]),  # refused: the current record
+                (fresh, mine, self.record_ttl, [ABSENT]),
+                (counted, Record("pending:2", b"00"), self.record_ttl, None),
+                (counted, one, self.record_ttl, ("pending:2",)),  # sees the item before
+                (counted, two, self.record_ttl, ("pending:2",)),  # refused: now pending:1
+                (unique("key"), mine, self.record_ttl, ("queued",)),  # absent: not written
+                (taken, mine, self.record_ttl, ()),  # an empty expect only reads
+                (unique("key"), mine, self.record_ttl, ()),
+            ]
+        )
+        assert results == [
+            (False, other),
+            (True, mine),
+            (True, Record("pending:2", b"00")),
+            (True, one),
+            (False, one),
+            (False, None),
+            (False, other),
+            (False, None),
+        ]
+        assert reader.get_many([taken, fresh, counted]) == {taken: other, fresh: mine, counted: one}
+        assert writer.transition_many([]) == []
+
+    def test_transition_many_takes_large_batches(self, node: EventNode) -> None:
+        keys = [unique("key") for _ in range(1_200)]
+        items = [(key, Record("waiting", key.encode()), self.record_ttl, [ABSENT]) for key in keys]
+        assert node.transition_many(items) == [(True, item[1]) for item in items]
+        again = node.transition_many(items)
+        assert again == [(False, item[1]) for item in items]
+        assert node.get_many(keys) == {key: Record("waiting", key.encode()) for key in keys}
+
+    def test_transition_many_checks_every_item_first(self, node: EventNode) -> None:
+        first, second = unique("key"), unique("key")
+        record = Record("queued", b"")
+        with pytest.raises(ValueError):
+            node.transition_many(
+                [(first, record, self.record_ttl, None), (second, record, 0, None)]
+            )
+        with pytest.raises(TypeError):
+            node.transition_many(
+                [(first, record, self.record_ttl, None), (second, "queued", 1.0, None)]  # type: ignore[list-item]
+            )
+        assert node.get_many([first, second]) == {}
+
     def test_records_expire_after_their_ttl(self, node: EventNode) -> None:
         key, kept = unique("key"), unique("kept")
         record = Record("succeeded", b"result")
@@ -178,6 +230,7 @@ class StateContract(ContractBase):
             lambda: node.get(key),
             lambda: node.get_many([key]),
             lambda: node.transition(key, Record("queued", b""), ttl=self.record_ttl),
+            lambda: node.transition_many([(key, Record("queued", b""), self.record_ttl, None)]),
             lambda: node.delete(key),
             lambda: node.heartbeat(key, b"", self.record_ttl),
             node.live_workers,

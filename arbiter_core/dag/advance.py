@@ -28,7 +28,7 @@ from arbiter_core.dag import fan_in
 from arbiter_core.dag.headers import DAG
 from arbiter_core.dag.outcomes import failed_dependency_record
 from arbiter_core.node import Record
-from arbiter_core.submission import read_status, submit
+from arbiter_core.submission import read_status, submit_many
 from arbiter_core.wire import Envelope
 
 if TYPE_CHECKING:
@@ -37,28 +37,66 @@ if TYPE_CHECKING:
 WAITING = (records.WAITING,)
 
 
-def advance(endpoint: Endpoint, envelope: Envelope, state: str) -> None:
-    """Move the DAG on after ``envelope``'s task ended in ``state``."""
+def advance(
+    endpoint: Endpoint, envelope: Envelope, state: str, deferred: list[Envelope] | None = None
+) -> None:
+    """Move the DAG on after ``envelope``'s task ended in ``state``; with ``deferred``,
+    the tasks released are added to it, to be pushed by the caller, instead of pushed."""
     info = envelope.headers[DAG]
     if state == records.SUCCEEDED:
-        for _, dependent_id, count, index in info.get("then", ()):
-            if count == 1 or fan_in.report(endpoint, dependent_id, index):
-                release(endpoint, dependent_id)
+        then = info.get("then", ())
+        ready = [dependent_id for _, dependent_id, count, _ in then if count == 1]
+        several = [(dependent_id, count, index) for _, dependent_id, count, index in then]
+        # Every dependent's record is read with the first reports, in one round trip:
+        # a record read before its fan-in ends is still right, for a waiting record
+        # does not change, and the release's compare-and-set refuses one that has.
+        keys = [records.task_key(dependent_id) for _, dependent_id, _, _ in then]
+        counted, stored = fan_in.report_many(
+            endpoint, [item for item in several if item[1] > 1], read=keys
+        )
+        release_many(endpoint, ready + counted, stored, deferred)
     else:
         cascade(endpoint, info)
 
 
-def release(endpoint: Endpoint, task_id: str) -> bool:
-    """Queue the waiting task ``task_id`` with its dependencies' values; False if it
-    was not waiting any more (released already, killed, or expired)."""
-    record = endpoint.node.get(records.task_key(task_id))
-    if record is None or record.state != records.WAITING:
-        return False
-    envelope = Envelope.from_dict(endpoint.wire.unpack(record.data)["envelope"])
-    bind = envelope.headers[DAG].get("bind")
-    if bind:
-        envelope = _bound(endpoint, envelope, bind)
-    return submit(endpoint, envelope, expect=WAITING)
+def release_many(
+    endpoint: Endpoint,
+    task_ids: list[str],
+    stored: Mapping[str, Record] | None = None,
+    deferred: list[Envelope] | None = None,
+) -> list[bool]:
+    """Queue each waiting task with its dependencies' values; whether each was
+    pushed (False: not waiting any more: released already, killed, or expired).
+
+    One read of their records (none if ``stored`` holds them already, by key), one
+    batch of pushes (plus, for tasks with ``result_of`` arguments, the read of those
+    values). With ``deferred``, the envelopes are added to it instead of pushed (the
+    caller pushes them, expecting ``waiting``), and every answer is False."""
+    if not task_ids:
+        return []
+    if stored is None:
+        stored = endpoint.node.get_many([records.task_key(task_id) for task_id in task_ids])
+    envelopes: list[Envelope] = []
+    which: list[int] = []
+    for position, task_id in enumerate(task_ids):
+        record = stored.get(records.task_key(task_id))
+        if record is None or record.state != records.WAITING:
+            continue
+        envelope = Envelope.from_dict(endpoint.wire.unpack(record.data)["envelope"])
+        bind = envelope.headers[DAG].get("bind")
+        if bind:
+            envelope = _bound(endpoint, envelope, bind)
+        envelopes.append(envelope)
+        which.append(position)
+    released = [False] * len(task_ids)
+    if deferred is not None:
+        deferred.extend(envelopes)
+        return released
+    for position, pushed in zip(
+        which, submit_many(endpoint, envelopes, expect=WAITING), strict=True
+    ):
+        released[position] = pushed
+    return released
 
 
 def _bound(endpoint: Endpoint, envelope: Envelope, bind: list[list[Any]]) -> Envelope:

@@ -29,7 +29,7 @@ from arbiter_core.dag.headers import DAG, RETRY, TIMEOUT, retry_header
 from arbiter_core.dag.outcomes import unsatisfied_record
 from arbiter_core.errors import TaskDefinitionError, UnsatisfiedDependencyError
 from arbiter_core.minion.task_function import TaskFunction
-from arbiter_core.node import Record
+from arbiter_core.node import Record, TransitionItem
 from arbiter_core.retry import NO_RETRY
 from arbiter_core.scheduler import Scheduler
 from arbiter_core.submission import submit_many
@@ -133,23 +133,24 @@ def plan_dag(
     node, ttl = endpoint.node, endpoint.settings.result_ttl
     now = time.time()
     roots = []
+    writes: list[TransitionItem] = []  # steps 1 to 3, in order, in one batch
     for task in task_list:
         name = str(task.name)
         envelope = envelopes[name]
         key = records.task_key(envelope.id)
         if task.name in blocked:
             record = unsatisfied_record(endpoint, envelope, blocked[task.name], now)
-            node.transition(key, record, ttl=ttl, expect=(records.ABSENT,))
+            writes.append((key, record, ttl, (records.ABSENT,)))
         elif not needs[name]:
             roots.append(envelope)
         else:
             if len(needs[name]) > 1:
                 initial = fan_in.initial(len(needs[name]))
-                node.transition(fan_in.fan_in_key(envelope.id), initial, ttl=ttl)
+                writes.append((fan_in.fan_in_key(envelope.id), initial, ttl, None))
             status = records.task_status(envelope, records.WAITING)
             status["envelope"] = envelope.to_dict()
             waiting = Record(records.WAITING, endpoint.wire.pack(status, "record"))
-            node.transition(key, waiting, ttl=ttl, expect=(records.ABSENT,))
+            writes.append((key, waiting, ttl, (records.ABSENT,)))
     data = {
         "id": dag_id,
         "kind": KIND,
@@ -160,9 +161,9 @@ def plan_dag(
         "callback": None,
         "finalizer": None,
     }
-    node.transition(
-        records.group_key(dag_id), Record(STATE, endpoint.wire.pack(data, "group")), ttl=ttl
-    )
+    plan = Record(STATE, endpoint.wire.pack(data, "group"))
+    writes.append((records.group_key(dag_id), plan, ttl, None))  # last: after every task's
+    node.transition_many(writes)
     submit_many(endpoint, roots)
     return DagPlan(dag_id, ids, {str(t.name): t.timeout for t in task_list})
 

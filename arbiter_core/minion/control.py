@@ -6,7 +6,8 @@ A control message is a mapping packed with the wire format, broadcast on
 * ``"kill": [task ids]``: each minion running one of them asks its pool to kill
   it (a thread task is settled ``cancelled`` at once and its lane replaced, and
   it can notice through :func:`~arbiter_core.minion.task_cancelled`; a process
-  task's process is terminated);
+  task's process is terminated); one that pulled it but has not started it yet
+  kills it as it starts (see :class:`~arbiter_core.minion.inflight.InFlightTasks`);
 * ``"watch": seconds``: someone (``arbiter top``) is watching; the keeper beats
   every second for that long (see :mod:`~arbiter_core.minion.keeper`).
 
@@ -21,7 +22,7 @@ from collections.abc import Callable
 
 from arbiter_core import records
 from arbiter_core.errors import MessageRejected
-from arbiter_core.minion.inflight import InFlightTasks
+from arbiter_core.minion.inflight import InFlight, InFlightTasks
 from arbiter_core.minion.run_context import RunContext
 from arbiter_core.pool import WorkerPool
 
@@ -63,11 +64,16 @@ class Control:
         if watch is not None:
             self.watch(watch)
         for task_id in ids:
-            item = self.inflight.get(task_id)
+            item = self.inflight.for_kill(task_id)  # remembered if it has not started here
             if item is not None:
-                if item.cancel is not None:
-                    item.cancel.set()  # a thread task that checks task_cancelled() stops
-                self.pool.kill(item.future)
+                kill(self.pool, item)
+
+
+def kill(pool: WorkerPool, item: InFlight) -> None:
+    """Stop a running task: ask a thread task to stop, and have the pool kill it."""
+    if item.cancel is not None:
+        item.cancel.set()  # a thread task that checks task_cancelled() stops
+    pool.kill(item.future)
 
 
 def _seconds(value: object) -> float | None:

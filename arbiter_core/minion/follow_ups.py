@@ -12,8 +12,7 @@ again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from arbiter_core import composition, records
 from arbiter_core.errors import BrokerError, MessageRejected
@@ -24,8 +23,20 @@ from arbiter_core.wire import Envelope
 
 log = logging.getLogger("arbiter.minion")
 
-Advance = Callable[[Envelope, str, Any], None]
-"""Moves a task's group or pipe on: ``advance(envelope, final_state, result)``."""
+
+class Advance(Protocol):
+    """Moves a task's group or pipe on: ``advance(envelope, final_state, result)``; with
+    ``deferred``, the DAG tasks it releases are added to it rather than pushed."""
+
+    def __call__(
+        self,
+        envelope: Envelope,
+        state: str,
+        result: Any,
+        /,
+        *,
+        deferred: list[Envelope] | None = ...,
+    ) -> None: ...
 
 
 class FollowUps:
@@ -37,22 +48,33 @@ class FollowUps:
         self.settings = context.settings
         self.advance = advance
 
-    def run(self, envelope: Envelope, final: Record, result: Any) -> None:
-        """Advance the task's group or pipe, now that ``final`` is stored."""
+    def run(
+        self,
+        envelope: Envelope,
+        final: Record,
+        result: Any,
+        deferred: list[Envelope] | None = None,
+    ) -> Record:
+        """Advance the task's group or pipe, now that ``final`` is stored; the task's
+        record as it now stands (``final``, or with ``follow_up_error`` written in).
+        ``deferred``: see :data:`Advance`; the caller pushes what it holds before the ack."""
         try:
-            self.advance(envelope, final.state, result)
+            self.advance(envelope, final.state, result, deferred=deferred)
         except BrokerError:
             raise
         except Exception as exc:  # the task's outcome stands
             log.exception("task %s (%s): its follow-ups failed", envelope.id, envelope.task)
             status = self.wire.unpack(final.data)
             status["follow_up_error"] = records.error_info(exc, traceback_text(exc))
-            self.node.transition(
+            failed = Record(final.state, self.wire.pack(status, "record"))
+            written, current = self.node.transition(
                 records.task_key(envelope.id),
-                Record(final.state, self.wire.pack(status, "record")),
+                failed,
                 ttl=self.settings.result_ttl,
                 expect=(final.state,),
             )
+            return failed if written or current is None else current
+        return final
 
     def redo(self, envelope: Envelope, current: Record) -> None:
         """A redelivered message whose task is final: a crash may have come between

@@ -9,6 +9,7 @@ drain takes), so the drain sees every task that started.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -35,12 +36,26 @@ class InFlight:
     described: bool = True  # False: a pull claimed the record; it lacks start time and worker
 
 
+EARLY_KILLS = 10_000
+"""Kills remembered at most for tasks this run has not started (yet); the oldest go first."""
+EARLY_KILL_TTL = 60.0
+"""Seconds a kill for a task not running here is remembered: a pull that has just taken
+the task's message, but not yet started it, finds the kill when it does."""
+
+
 class InFlightTasks:
-    """Task id → :class:`InFlight`; ``lock`` is also what a stopping run notifies."""
+    """Task id → :class:`InFlight`; ``lock`` is also what a stopping run notifies.
+
+    A kill that finds no task here is remembered for a while (:meth:`for_kill`): its
+    message may have been pulled already, its record claimed, with the task about to
+    start. The start checks after it admitted the task (:meth:`take_early_kill`), and
+    both happen under the lock, so a kill is never lost between the pull and the start.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Condition()
         self._items: dict[str, InFlight] = {}
+        self._early_kills: dict[str, float] = {}  # task id -> time.monotonic() of the kill
         self.on_change: Callable[[], None] = lambda: None
         """Called, outside the lock, after a task was admitted or removed (the keeper's
         :meth:`~arbiter_core.minion.keeper.Keeper.changed`)."""
@@ -62,6 +77,25 @@ class InFlightTasks:
     def get(self, task_id: str) -> InFlight | None:
         with self.lock:
             return self._items.get(task_id)
+
+    def for_kill(self, task_id: str) -> InFlight | None:
+        """The running task a kill is for; if it is not running here, the kill is
+        remembered for a start to come (see the class docstring)."""
+        with self.lock:
+            item = self._items.get(task_id)
+            if item is None:
+                self._early_kills[task_id] = time.monotonic()
+                if len(self._early_kills) > EARLY_KILLS:
+                    del self._early_kills[next(iter(self._early_kills))]
+            return item
+
+    def take_early_kill(self, task_id: str) -> bool:
+        """Whether a kill came for ``task_id`` before it started here (then forgotten)."""
+        if not self._early_kills:  # the common case: one truth test, no lock
+            return False
+        with self.lock:
+            at = self._early_kills.pop(task_id, None)
+        return at is not None and time.monotonic() - at < EARLY_KILL_TTL
 
     def remove(self, item: InFlight) -> None:
         with self.lock:

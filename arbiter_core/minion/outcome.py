@@ -7,7 +7,9 @@ Guarantees:
   duplicate delivery cannot change an outcome.
 * The outcome is stored, announced (the reply event carries the final record) and
   the follow-ups are pushed *before* the message is acked; without follow-ups that
-  is one call, which also leases the lane's next message.
+  is one call, which also leases the lane's next message. With follow-ups the
+  outcome is stored first, then the follow-ups run, then that one call announces
+  and acks (writing the final record again as it stands, expecting that state).
 * A failed attempt that its task's :class:`~arbiter_core.retry.RetryPolicy` allows
   again is pushed back as a delayed message bound to its record (it holds no slot
   while it waits), the record goes back to ``queued``, and only then is this
@@ -27,7 +29,7 @@ from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
-from arbiter_core import composition, records
+from arbiter_core import composition, records, submission
 from arbiter_core.dag.headers import call_retry
 from arbiter_core.errors import DeadLetteredError, SerializationError, TaskCancelledError
 from arbiter_core.minion.counts import TaskCounts
@@ -38,6 +40,8 @@ from arbiter_core.minion.run_context import RunContext
 from arbiter_core.minion.task_log import log_end, log_retry
 from arbiter_core.node import ABSENT, Claim, Delivery, Record
 from arbiter_core.wire import Envelope
+
+WAITING = (records.WAITING,)
 
 END_HOOKS = {
     records.SUCCEEDED: "arbiter_task_succeeded",
@@ -158,33 +162,54 @@ class Outcomes:
         key = records.task_key(envelope.id)
         ttl = self.settings.result_ttl
         taken: list[Delivery] = []
+        stored = False  # with follow-ups: whether the first write stored the outcome
+        deferred: list[Envelope] = []  # the tasks the follow-ups release, pushed below
         if composition.has_follow_ups(envelope):  # advance the plan before the ack
-            written, _ = self.node.transition(key, record, ttl=ttl, expect=expect)
-            if written:
-                if envelope.reply_to:
-                    self.node.emit(envelope.reply_to, records.reply_payload(envelope.id, record))
-                self.follow_ups.run(envelope, record, result)
-            self.node.ack(delivery)
-        else:  # the common case: store, announce, ack (and take the next) in one call
-            reply_to = envelope.reply_to
-            payload = records.reply_payload(envelope.id, record) if reply_to else b""
-            if take_next:
-                written, taken = self.node.transition_ack_and_pull(
-                    delivery,
-                    key,
-                    record,
-                    ttl=ttl,
-                    expect=expect,
-                    event=reply_to,
-                    payload=payload,
-                    lease=self.settings.lease,
-                    claim=self.claim,
-                )
-            else:
-                written = self.node.transition_and_ack(
-                    delivery, key, record, ttl=ttl, expect=expect, event=reply_to, payload=payload
-                )
-        if written:
+            stored, _ = self.node.transition(key, record, ttl=ttl, expect=expect)
+            if not stored:
+                self.node.ack(delivery)
+                return taken
+            # Then push what they release, announce, ack (and take the next) in the one
+            # call below, which writes the record again as it now stands: only that
+            # final state allows it.
+            record = self.follow_ups.run(envelope, record, result, deferred if take_next else None)
+            expect = (record.state,)
+        # the common case: store, announce, ack (and take the next) in one call
+        reply_to = envelope.reply_to
+        payload = records.reply_payload(envelope.id, record) if reply_to else b""
+        if deferred:
+            pushed, written, taken = self.node.transition_push_ack_and_pull(
+                [submission.queued_item(self.context, e, WAITING) for e in deferred],
+                delivery,
+                key,
+                record,
+                ttl=ttl,
+                expect=expect,
+                event=reply_to,
+                payload=payload,
+                lease=self.settings.lease,
+                claim=self.claim,
+            )
+            for released, was_pushed in zip(deferred, pushed, strict=True):
+                if was_pushed:
+                    submission.announce(self.context, released)
+        elif take_next:
+            written, taken = self.node.transition_ack_and_pull(
+                delivery,
+                key,
+                record,
+                ttl=ttl,
+                expect=expect,
+                event=reply_to,
+                payload=payload,
+                lease=self.settings.lease,
+                claim=self.claim,
+            )
+        else:
+            written = self.node.transition_and_ack(
+                delivery, key, record, ttl=ttl, expect=expect, event=reply_to, payload=payload
+            )
+        if written or stored:
             duration = 0.0 if started_at is None else time.time() - started_at
             self.counts.add(state)
             if error is not None and state == records.FAILED:

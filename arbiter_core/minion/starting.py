@@ -31,6 +31,7 @@ from arbiter_core import composition, records
 from arbiter_core.dag.headers import call_timeout
 from arbiter_core.errors import BrokerError, MessageRejected, TaskTimeoutError, UnknownTaskError
 from arbiter_core.minion.cancellation import run_cancellable
+from arbiter_core.minion.control import kill
 from arbiter_core.minion.coroutines import run_coroutine
 from arbiter_core.minion.describe import describe
 from arbiter_core.minion.inflight import InFlight, InFlightTasks
@@ -189,6 +190,8 @@ class Starter:
         )
         if item is None:  # the drain has begun: no new work for the pool
             self.give_back(envelope, delivery)
+        elif self.inflight.take_early_kill(envelope.id):  # killed between pull and start
+            kill(self.pool, item)
         return item
 
     def _launch(

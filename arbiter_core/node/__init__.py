@@ -48,7 +48,14 @@ from arbiter_core.node.event_node import (
     Outcome,
     TransitionPush,
 )
-from arbiter_core.node.state_store import ABSENT, Expect, Record, StateStore, require_record
+from arbiter_core.node.state_store import (
+    ABSENT,
+    Expect,
+    Record,
+    StateStore,
+    TransitionItem,
+    require_record,
+)
 from arbiter_core.node.work_queue import DeadLetter, Delivery, QueueStats, WorkQueue
 
 __all__ = [
@@ -79,6 +86,7 @@ __all__ = [
     "Quick",
     "Record",
     "StateStore",
+    "TransitionItem",
     "TransitionPush",
     "WorkQueue",
     "buried_data",

@@ -431,6 +431,11 @@ class ComposedNode(EventNode):
     ) -> tuple[bool, Record | None]:
         return self.state._transition(key, record, ttl, expect)
 
+    def _transition_many(
+        self, items: list[tuple[str, Record, float, Expect]]
+    ) -> list[tuple[bool, Record | None]]:
+        return self.state._transition_many(items)
+
     def _delete(self, key: str) -> None:
         self.state._delete(key)
 

@@ -263,6 +263,40 @@ class EventNode(Broadcaster, WorkQueue, StateStore):
         outcome = require_outcome(key, record, ttl, expect, event, payload)
         return self._transition_ack_and_pull(delivery, outcome, lease, max_messages, claim)
 
+    def transition_push_ack_and_pull(
+        self,
+        pushes: Sequence[TransitionPush],
+        delivery: Delivery,
+        key: str,
+        record: Record,
+        *,
+        ttl: float,
+        expect: Expect,
+        event: str | None = None,
+        payload: bytes = b"",
+        lease: float,
+        max_messages: int = 1,
+        claim: Claim | None = None,
+    ) -> tuple[list[bool], bool, list[Delivery]]:
+        """:meth:`transition_and_push_many` of ``pushes``, then
+        :meth:`transition_ack_and_pull`: a finished task whose follow-ups push messages
+        pushes them before its message is acked, and takes its next message.
+
+        Returns whether each push was written, whether the record was, and the
+        messages leased. A backend may override ``_transition_push_ack_and_pull`` to
+        do it all in one round trip, in this order; if the pushes fail (a broker
+        error), the message must not be acked.
+        """
+        require_positive(lease, "lease")
+        require_count(max_messages, "max_messages")
+        if claim is not None:
+            require_claim(claim)
+        checked = [require_transition_push(item) for item in pushes]
+        outcome = require_outcome(key, record, ttl, expect, event, payload)
+        return self._transition_push_ack_and_pull(
+            checked, delivery, outcome, lease, max_messages, claim
+        )
+
     def pull_and_claim(
         self,
         queue: str,
@@ -297,6 +331,21 @@ class EventNode(Broadcaster, WorkQueue, StateStore):
 
     def _transition_and_push_many(self, items: list[TransitionPush]) -> list[bool]:
         return [self._transition_and_push(item) for item in items]
+
+    def _transition_push_ack_and_pull(
+        self,
+        pushes: list[TransitionPush],
+        delivery: Delivery,
+        outcome: Outcome,
+        lease: float,
+        max_messages: int,
+        claim: Claim | None,
+    ) -> tuple[list[bool], bool, list[Delivery]]:
+        pushed = self._transition_and_push_many(pushes) if pushes else []
+        written, taken = self._transition_ack_and_pull(
+            delivery, outcome, lease, max_messages, claim
+        )
+        return pushed, written, taken
 
     def _transition_and_ack(self, delivery: Delivery, outcome: Outcome) -> bool:
         written, _ = self._transition(outcome.key, outcome.record, outcome.ttl, outcome.expect)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -28,6 +28,9 @@ ABSENT = None
 
 Expect: TypeAlias = Collection[str | None] | None
 """What ``transition`` takes as ``expect``: None (write anyway) or the allowed states."""
+
+TransitionItem: TypeAlias = tuple[str, Record, float, Expect]
+"""One write of ``transition_many``: ``(key, record, ttl, expect)``."""
 
 
 def require_record(record: object) -> Record:
@@ -89,6 +92,25 @@ class StateStore(ABC):
         require_expect(expect)
         return self._transition(require_name(key, "key"), record, ttl, expect)
 
+    def transition_many(self, items: Sequence[TransitionItem]) -> list[tuple[bool, Record | None]]:
+        """:meth:`transition` for each ``(key, record, ttl, expect)``, in order.
+
+        Each item keeps the single call's guarantee (an atomic compare-and-set) and
+        gets the single call's ``(written, current)``. An item whose ``expect`` is
+        empty (``()``) can never be written: it reads, ``(False, current)``, so one
+        batch can read records as it writes others. Items are independent: the
+        batch is not atomic, and a broker error may leave a prefix of it applied.
+        Every item is checked before any is applied. A backend may override
+        ``_transition_many`` to send the whole batch in one round trip; the default
+        calls ``_transition`` for each.
+        """
+        checked = []
+        for key, record, ttl, expect in items:
+            require_positive(ttl, "ttl")
+            require_expect(expect)
+            checked.append((require_name(key, "key"), require_record(record), ttl, expect))
+        return self._transition_many(checked)
+
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
         self._delete(require_name(key, "key"))
@@ -119,6 +141,11 @@ class StateStore(ABC):
         self, key: str, record: Record, ttl: float, expect: Expect
     ) -> tuple[bool, Record | None]:
         """Atomically: compare the current state with ``expect``, write if it is allowed."""
+
+    def _transition_many(
+        self, items: list[tuple[str, Record, float, Expect]]
+    ) -> list[tuple[bool, Record | None]]:
+        return [self._transition(key, record, ttl, expect) for key, record, ttl, expect in items]
 
     @abstractmethod
     def _delete(self, key: str) -> None: ...

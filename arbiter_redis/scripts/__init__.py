@@ -34,6 +34,7 @@ NAMES = (
     "transition_and_push_many",
     "transition_and_ack",
     "transition_ack_and_pull",
+    "transition_push_ack_and_pull",
     "heartbeat",
     "live_workers",
     "remove_worker",
@@ -130,6 +131,7 @@ class Scripts:
         self.transition_and_push_many = LuaScript(client, "transition_and_push_many")
         self.transition_and_ack = LuaScript(client, "transition_and_ack")
         self.transition_ack_and_pull = LuaScript(client, "transition_ack_and_pull")
+        self.transition_push_ack_and_pull = LuaScript(client, "transition_push_ack_and_pull")
         self.heartbeat = LuaScript(client, "heartbeat")
         self.live_workers = LuaScript(client, "live_workers")
         self.remove_worker = LuaScript(client, "remove_worker")

@@ -361,3 +361,46 @@ def test_the_minion_survives_a_broker_error_while_starting_a_task(
         [status] = arbiter.wait_for_tasks(arbiter.apply("ok"), timeout=LEASE * 10)
     assert status["result"] == "served after the lease"
     assert next(failures, None) is None
+
+
+def test_a_kill_that_comes_between_the_pull_and_the_start_is_not_lost(
+    arbiter: Arbiter, make_minion: Callable[..., Minion]
+) -> None:
+    """The pull claims the record (running), and the kill is broadcast before the task is
+    in flight on that minion: remembered, it kills the task as it starts. Here the kill
+    comes first outright, the widest form of that window."""
+    from arbiter_core import records
+    from arbiter_core.minion import task_cancelled
+
+    app = make_minion()
+    ran: list[str] = []
+
+    @app.task(name="hang")
+    def hang() -> str:
+        ran.append("started")
+        for _ in range(1000):  # up to 10 s, unless cancelled
+            if task_cancelled():
+                return "stopped"
+            time.sleep(0.01)
+        return "ran to the end"
+
+    envelope = Envelope("hang", reply_to=arbiter.reply_to)
+    with running(app, workers=1):
+        assert wait_for_minion(arbiter)
+        arbiter.node.emit(
+            records.control_event("default"), WireFormat().pack({"kill": [envelope.id]})
+        )
+        time.sleep(0.2)  # the minion hears the kill; the task is not there yet
+        arbiter.node.push("default", WireFormat().encode(envelope))
+        [status] = arbiter.wait_for_tasks([envelope.id], timeout=10)
+    assert status["state"] == "cancelled", status
+    assert ran in ([], ["started"])
+
+
+def wait_for_minion(arbiter: Arbiter) -> bool:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if arbiter.workers().get("default"):
+            return True
+        time.sleep(0.02)
+    return False
