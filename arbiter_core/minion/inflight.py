@@ -36,6 +36,10 @@ class InFlight:
     described: bool = True  # False: a pull claimed the record; it lacks start time and worker
 
 
+class KilledBeforeStart(Exception):
+    """A kill came for a task before it was admitted here: it is not to run at all."""
+
+
 EARLY_KILLS = 10_000
 """Kills remembered at most for tasks this run has not started (yet); the oldest go first."""
 EARLY_KILL_TTL = 60.0
@@ -48,8 +52,8 @@ class InFlightTasks:
 
     A kill that finds no task here is remembered for a while (:meth:`for_kill`): its
     message may have been pulled already, its record claimed, with the task about to
-    start. The start checks after it admitted the task (:meth:`take_early_kill`), and
-    both happen under the lock, so a kill is never lost between the pull and the start.
+    start. :meth:`admit` checks for it under the same lock, so a kill is never lost
+    between the pull and the start: the task is then not launched at all.
     """
 
     def __init__(self) -> None:
@@ -60,15 +64,21 @@ class InFlightTasks:
         """Called, outside the lock, after a task was admitted or removed (the keeper's
         :meth:`~arbiter_core.minion.keeper.Keeper.changed`)."""
 
-    def admit(self, launch: Callable[[], InFlight], stopping: threading.Event) -> InFlight | None:
+    def admit(
+        self, task_id: str, launch: Callable[[], InFlight], stopping: threading.Event
+    ) -> InFlight | None:
         """Launch a task and add it, unless the run is stopping (the drain has begun: None).
 
         ``launch`` runs under the lock, so the drain, which takes it after the run
-        started stopping, either sees the task or it was never launched.
+        started stopping, either sees the task or it was never launched; and so does a
+        kill (:meth:`for_kill`): a task killed before this raises
+        :class:`KilledBeforeStart` instead of being launched.
         """
         with self.lock:
             if stopping.is_set():
                 return None
+            if self._early_kills and self._take_early_kill(task_id):
+                raise KilledBeforeStart(task_id)
             item = launch()
             self._items[item.envelope.id] = item
         self.on_change()
@@ -89,12 +99,10 @@ class InFlightTasks:
                     del self._early_kills[next(iter(self._early_kills))]
             return item
 
-    def take_early_kill(self, task_id: str) -> bool:
-        """Whether a kill came for ``task_id`` before it started here (then forgotten)."""
-        if not self._early_kills:  # the common case: one truth test, no lock
-            return False
-        with self.lock:
-            at = self._early_kills.pop(task_id, None)
+    def _take_early_kill(self, task_id: str) -> bool:
+        """Whether a kill came for ``task_id`` before it started here (then forgotten);
+        the caller holds the lock."""
+        at = self._early_kills.pop(task_id, None)
         return at is not None and time.monotonic() - at < EARLY_KILL_TTL
 
     def remove(self, item: InFlight) -> None:

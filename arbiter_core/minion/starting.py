@@ -29,12 +29,17 @@ from typing import Any
 
 from arbiter_core import composition, records
 from arbiter_core.dag.headers import call_timeout
-from arbiter_core.errors import BrokerError, MessageRejected, TaskTimeoutError, UnknownTaskError
+from arbiter_core.errors import (
+    BrokerError,
+    MessageRejected,
+    TaskCancelledError,
+    TaskTimeoutError,
+    UnknownTaskError,
+)
 from arbiter_core.minion.cancellation import run_cancellable
-from arbiter_core.minion.control import kill
 from arbiter_core.minion.coroutines import run_coroutine
 from arbiter_core.minion.describe import describe
-from arbiter_core.minion.inflight import InFlight, InFlightTasks
+from arbiter_core.minion.inflight import InFlight, InFlightTasks, KilledBeforeStart
 from arbiter_core.minion.outcome import Outcomes
 from arbiter_core.minion.registry import TaskDefinition, TaskRegistry
 from arbiter_core.minion.task_log import log_dead_letter
@@ -182,16 +187,20 @@ class Starter:
             cancel = threading.Event()
             function, args, kwargs = run_cancellable, (cancel, function, args, kwargs), {}
         call = (function, args, kwargs)
-        item = self.inflight.admit(
-            functools.partial(
-                self._launch, delivery, envelope, definition, call, started_at, cancel
-            ),
-            self.stopping,
-        )
+        try:
+            item = self.inflight.admit(
+                envelope.id,
+                functools.partial(
+                    self._launch, delivery, envelope, definition, call, started_at, cancel
+                ),
+                self.stopping,
+            )
+        except KilledBeforeStart:  # killed between the pull and the start: it never runs
+            killed = TaskCancelledError(envelope.task, "killed before it started")
+            self.outcomes.store(delivery, envelope, records.CANCELLED, error=killed, start=True)
+            return None
         if item is None:  # the drain has begun: no new work for the pool
             self.give_back(envelope, delivery)
-        elif self.inflight.take_early_kill(envelope.id):  # killed between pull and start
-            kill(self.pool, item)
         return item
 
     def _launch(
