@@ -5,14 +5,12 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import signal
 import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from arbiter_core import composition
@@ -22,6 +20,7 @@ from arbiter_core.minion.banner import log_banner
 from arbiter_core.minion.minion_run import MinionRun
 from arbiter_core.minion.registry import TaskRegistry, default_task_name
 from arbiter_core.minion.run_context import RunContext
+from arbiter_core.minion.stop_signals import StopSignals
 from arbiter_core.minion.task_function import P, R, TaskFunction
 from arbiter_core.node import require_name
 from arbiter_core.plugins import PluginRegistry
@@ -239,31 +238,10 @@ class Minion(Endpoint):
 
     @contextmanager
     def _signals_stop(self, enabled: bool) -> Iterator[None]:
-        """SIGTERM/SIGINT: the first stops gracefully, a second one stops cold."""
+        """SIGTERM/SIGINT: the first stops gracefully, a second one stops cold (see
+        :mod:`~arbiter_core.minion.stop_signals`, which misses none)."""
         if not enabled or threading.current_thread() is not threading.main_thread():
             yield
             return
-        received: list[int] = []
-
-        def handler(signum: int, frame: FrameType | None) -> None:
-            name = signal.Signals(signum).name
-            received.append(signum)
-            if len(received) == 1:
-                log.info(
-                    "received %s: stopping gracefully (send it again to requeue running "
-                    "tasks and stop at once)",
-                    name,
-                )
-                self.stop()
-            elif len(received) == 2:
-                log.warning("received %s again: cold shutdown, requeueing running tasks now", name)
-                self.stop(cold=True)
-            else:
-                log.warning("received %s: already stopping cold", name)
-
-        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
+        with StopSignals(lambda cold: self.stop(cold=cold)):
             yield
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)

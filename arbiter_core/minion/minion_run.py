@@ -182,7 +182,7 @@ class MinionRun:
     def stop_now(self) -> None:
         """Stop pulling and give back what still runs without waiting (a cold stop).
 
-        Safe to call from a signal handler (see :meth:`Shutdown.go_cold`).
+        Called on a second signal, from the ``arbiter-signals`` thread.
         """
         self.shutdown.go_cold()
         self.stop()

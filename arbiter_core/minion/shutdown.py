@@ -50,12 +50,12 @@ class Shutdown:
     def go_cold(self) -> None:
         """End the grace period now: the drain (begun or to come) gives the rest back.
 
-        Safe from a signal handler: the drain is woken from a thread of its own,
-        since the handler may interrupt the main thread while it holds the
-        in-flight lock.
+        Signals reach this from the ``arbiter-signals`` thread, never from inside a
+        signal handler (see :mod:`~arbiter_core.minion.stop_signals`), so taking
+        the in-flight lock here is safe.
         """
         self.cold.set()
-        threading.Thread(target=self.inflight.notify, name="arbiter-cold-stop", daemon=True).start()
+        self.inflight.notify()
 
     def drain(self, grace: float) -> None:
         """Finish in-flight work within ``grace`` seconds; give the rest back to the queue."""

@@ -42,6 +42,35 @@ def test_sigterm_stops_the_minion_after_in_flight_work(
     assert signal.getsignal(signal.SIGTERM) == previous, "the handler must be restored"
 
 
+def test_a_sigterm_caught_by_another_thread_still_stops_the_minion(
+    arbiter: Arbiter, make_minion: Callable[..., Minion]
+) -> None:
+    """The kernel may hand a process's SIGTERM to any thread, and CPython then runs the
+    Python handler only once the main thread runs bytecode again: a minion that waited
+    for its handler would sleep on forever. Here the signal is sent to the killer
+    thread itself, which makes that case certain (it hung before stop_signals)."""
+    app = make_minion()
+    started = threading.Event()
+
+    @app.task(name="work")
+    def work() -> str:
+        started.set()
+        return "finished"
+
+    [task_id] = arbiter.apply("work")
+
+    def terminate_here() -> None:
+        if started.wait(10):  # the task done, the main thread sleeps in the run
+            arbiter.wait_for_tasks([task_id], timeout=10)
+            signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+    killer = threading.Thread(target=terminate_here, daemon=True)
+    killer.start()
+    app.run(workers=1, grace=10)
+    killer.join(5)
+    assert arbiter.status(task_id)["state"] == "succeeded"
+
+
 class _Seen(logging.Handler):
     """Sets ``event`` when a record whose message contains ``text`` is logged."""
 
