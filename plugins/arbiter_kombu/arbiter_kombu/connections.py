@@ -66,8 +66,9 @@ def warn_if_timed_out(exc: BaseException) -> None:
     if "acknowledgement" in str(exc) and "timed out" in str(exc):
         log.warning(
             "RabbitMQ closed a channel holding a delivery past its consumer_timeout; the "
-            "delivery goes to another consumer. Park long deliveries sooner (park_after) "
-            "or raise consumer_timeout on the broker: %s",
+            "delivery goes to another consumer. Park long deliveries sooner "
+            "(?park_after=SECONDS in the broker URL) or raise consumer_timeout on the "
+            "broker: %s",
             exc,
         )
 

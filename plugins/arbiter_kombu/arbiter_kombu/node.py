@@ -151,6 +151,7 @@ from arbiter_kombu.link import Link
 from arbiter_kombu.listener import Listener
 from arbiter_kombu.names import Names
 from arbiter_kombu.pulls import VIRTUAL_POLL, WAIT_SLICE, Pulls
+from arbiter_kombu.url_options import DEFAULT_PARKING, DefaultParking, parking
 
 __all__ = [
     "CONFIRM_ACKS_AFTER",
@@ -182,11 +183,12 @@ class KombuEventNode(NoStateStore, Pulls, EventNode):
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
         broker_timeout: float = DEFAULT_BROKER_TIMEOUT,
         transport_options: dict[str, Any] | None = None,
-        park_after: float | None = PARK_AFTER,
+        park_after: float | DefaultParking | None = DEFAULT_PARKING,
     ) -> None:
         super().__init__(namespace=namespace)
         if not isinstance(max_deliveries, int) or max_deliveries < 1:
             raise ValueError(f"max_deliveries must be an int >= 1, got {max_deliveries!r}")
+        url, park_after = parking(url, park_after)
         self._url = mask_url(url)
         self._kombu_url, broker_name = kombu_url(url)
         self.max_deliveries = max_deliveries

@@ -7,8 +7,10 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+from arbiter_kombu.leases import PARK_AFTER
 from arbiter_kombu.node import KombuEventNode, kombu_url
 from arbiter_kombu.plugin import KOMBU_TRANSPORTS, schemes
+from arbiter_kombu.url_options import DEFAULT_PARKING, parking
 
 import arbiter
 from arbiter_core.conformance import EventNodeContract
@@ -95,6 +97,48 @@ def test_urls(url: str, expected: tuple[str, str]) -> None:
 def test_bad_urls_are_refused(url: str) -> None:
     with pytest.raises(ConfigurationError):
         kombu_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "left", "seconds"),
+    [
+        ("amqp://h//?park_after=60", "amqp://h//", 60.0),
+        ("amqp://h//?heartbeat=10&park_after=0.5", "amqp://h//?heartbeat=10", 0.5),
+        ("amqp://h//?park_after=off", "amqp://h//", None),
+        ("amqp://h//?heartbeat=10", "amqp://h//?heartbeat=10", PARK_AFTER),
+        ("amqp://h//", "amqp://h//", PARK_AFTER),
+    ],
+)
+def test_park_after_from_the_url(url: str, left: str, seconds: float | None) -> None:
+    assert parking(url, DEFAULT_PARKING) == (left, seconds)
+
+
+@pytest.mark.parametrize(
+    ("url", "given", "error"),
+    [
+        ("amqp://h//?park_after=soon", DEFAULT_PARKING, "park_after='soon' is not a number"),
+        ("amqp://h//?park_after=-1", DEFAULT_PARKING, "seconds >= 0"),
+        ("amqp://h//?park_after=nan", DEFAULT_PARKING, "seconds >= 0"),
+        ("amqp://h//?park_after=1&park_after=2", DEFAULT_PARKING, "given 2 times"),
+        ("amqp://h//?park_after=1", 5.0, "both in the URL and as an argument"),
+    ],
+)
+def test_bad_park_after_is_refused(url: str, given: float, error: str) -> None:
+    with pytest.raises(ConfigurationError, match=error):
+        parking(url, given)
+
+
+def test_park_after_argument_is_checked() -> None:
+    with pytest.raises(ValueError, match="park_after must be seconds >= 0"):
+        parking("amqp://h//", -3.0)
+    assert parking("amqp://h//", None) == ("amqp://h//", None)
+
+
+def test_a_memory_url_takes_park_after_too() -> None:
+    """Stripped before the URL is checked, though a virtual transport never parks."""
+    with KombuEventNode(memory_url() + "?park_after=5") as node:
+        node.push("q", b"x")
+        assert node.queue_size("q") == 1
 
 
 def test_password_is_masked() -> None:

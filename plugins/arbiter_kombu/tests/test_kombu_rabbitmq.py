@@ -114,7 +114,7 @@ def short_consumer_timeout() -> Iterator[float]:
                 rabbitmqctl("eval", f"application:unset_env(rabbit, {key}).")
 
 
-def hold(node: KombuEventNode, delivery: Delivery, seconds: float, lease: float) -> list[bool]:
+def hold(node: EventNode, delivery: Delivery, seconds: float, lease: float) -> list[bool]:
     """Renew like a minion's keeper (every third of the lease) for ``seconds``."""
     renewed = []
     deadline = time.monotonic() + seconds
@@ -141,11 +141,22 @@ def test_consumer_timeout_takes_a_delivery_held_unparked(
         assert other.ack(again)
 
 
+@pytest.mark.parametrize("given", ["argument", "url"])
 def test_a_parked_delivery_outlives_consumer_timeout(
-    rabbit_url: str, namespace: str, short_consumer_timeout: float
+    rabbit_url: str, namespace: str, short_consumer_timeout: float, given: str
 ) -> None:
+    """``park_after`` from Python, or from the URL an operator gives ``--broker`` (through
+    ``arbiter.connect``, as a minion builds its node)."""
+    worker_node: EventNode
+    if given == "argument":
+        worker_node = KombuEventNode(rabbit_url, namespace=namespace, park_after=0.5)
+    else:
+        state = f"memory://{uuid.uuid4().hex}"
+        worker_node = arbiter.connect(
+            f"{rabbit_url}?park_after=0.5", namespace=namespace, state_url=state
+        )
     with (
-        KombuEventNode(rabbit_url, namespace=namespace, park_after=0.5) as worker,
+        worker_node as worker,
         KombuEventNode(rabbit_url, namespace=namespace) as other,
     ):
         worker.push("long", b"long task")
