@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from click.testing import CliRunner
+from support import wait_until
 
 from arbiter_core.cli import cli
 from arbiter_core.client import Arbiter
@@ -179,6 +180,28 @@ def test_a_task_id_reads_as_before_and_an_unknown_id_as_unknown(
         "result": None,
         "error": None,
     }
+
+
+def test_a_plan_whose_record_expired_reads_from_the_plan_object(
+    app: Minion, node_factory: Callable[..., EventNode]
+) -> None:
+    """A pipe's record is written once, by the Arbiter, with the Arbiter's result TTL:
+    here one second, while the steps' records (the minion's) live on. The plan object
+    still holds every id, so its status reads on; its id alone reads ``unknown``."""
+    short = Arbiter(node_factory(), lease=LEASE, result_ttl=1.0)
+    try:
+        with running(app, workers=2):
+            plan = short.pipe([TaskCall("add", (1, 2)), TaskCall("add", (10,))])
+            assert isinstance(plan, PipePlan)
+            list(short.wait_for_tasks(list(plan), timeout=10))
+        assert wait_until(lambda: short.node.get(group_key(plan.id)) is None, timeout=10)
+        status = short.status(plan)
+        assert (status["id"], status["kind"], status["state"]) == (plan.id, "pipe", "succeeded")
+        assert status["result"] == 13
+        assert [t["result"] for t in status["tasks"]] == [3, 13]
+        assert short.status(plan.id)["state"] == "unknown", "no record says what it was"
+    finally:
+        short.close()
 
 
 def test_a_tampered_group_record_reads_unknown_with_the_reason(arbiter: Arbiter) -> None:
