@@ -13,10 +13,11 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from queue import Empty, SimpleQueue
 from typing import Any
 
-from arbiter_core import composition, records
+from arbiter_core import composition, records, timing, unique
 from arbiter_core.composition import GroupPlan, PipePlan, TaskCall
 from arbiter_core.endpoint import Endpoint, NodeLike
 from arbiter_core.errors import (
@@ -38,6 +39,7 @@ from arbiter_core.rpc import RpcClient
 from arbiter_core.seconds import Seconds
 from arbiter_core.submission import read_status, settle_unrun, submit_many
 from arbiter_core.task_handle import TaskHandle
+from arbiter_core.timing import Moment
 from arbiter_core.wire import Envelope
 
 RESYNC_INTERVAL = 5.0
@@ -140,8 +142,26 @@ class Arbiter(Endpoint):
         task_args: Sequence[Any] | None = None,
         task_kwargs: Mapping[str, Any] | None = None,
         queue: str = "default",
+        *,
+        eta: datetime | None = None,
+        countdown: Seconds | None = None,
+        expires: Moment | None = None,
+        unique_key: str | None = None,
+        unique_ttl: Seconds | None = None,
     ) -> list[str]:
         """Queue ``tasks_count`` runs of task ``name``; return their ids.
+
+        ``eta`` (a timezone-aware datetime) or ``countdown`` (seconds from now) delays
+        the start: the task waits on the broker as a delayed message, holding no worker
+        slot, and its status says ``queued`` with its ``eta``. ``expires`` (an aware
+        datetime, or seconds from now) is when it stops being worth starting: a task no
+        minion started by then ends ``expired``, never runs, and its waiters wake (see
+        :mod:`arbiter_core.timing`). ``unique_key`` (one task only) queues it only if no
+        task applied with that key is still queued or running: if one is, its id is
+        returned and nothing is queued. The key is freed when its task ends, and
+        expires ``unique_ttl`` seconds after it was taken (default: ``result_ttl``
+        after the start); see :mod:`arbiter_core.unique`. Bad options raise
+        ``ValueError``/``TypeError``.
 
         Arguments that cannot be serialized raise
         :class:`~arbiter_core.errors.SerializationError` here, naming the argument,
@@ -150,14 +170,43 @@ class Arbiter(Endpoint):
         """
         if not isinstance(tasks_count, int) or isinstance(tasks_count, bool) or tasks_count < 1:
             raise ValueError(f"tasks_count must be an int >= 1, got {tasks_count!r}")
+        when = timing.resolve(eta, countdown, expires)
+        uniqueness = unique.resolve(
+            unique_key,
+            unique_ttl,
+            tasks_count,
+            result_ttl=self.settings.result_ttl,
+            not_before=when.not_before,
+        )
         call = TaskCall(name, _args(task_args), dict(task_kwargs or {}), queue)
         self._listen()
-        envelopes = [call.envelope(self.reply_to) for _ in range(tasks_count)]
+        headers = when.headers()
+        if uniqueness is not None:
+            return [self._apply_unique(call.envelope(self.reply_to, **headers), uniqueness, when)]
+        envelopes = [call.envelope(self.reply_to, **headers) for _ in range(tasks_count)]
         ids = [envelope.id for envelope in envelopes]
         self._router.expect(ids)  # before the push: a fast minion's event is not missed
-        submit_many(self, envelopes)
+        submit_many(self, envelopes, not_before=when.not_before)
         self._watch.applied(name, queue)
         return ids
+
+    def _apply_unique(
+        self, envelope: Envelope, uniqueness: unique.Uniqueness, when: timing.Timing
+    ) -> str:
+        """Queue ``envelope`` under its unique key, or return the id of the task holding it."""
+        expected: list[str] = []
+
+        def before_push(task_id: str) -> None:
+            expected.append(task_id)
+            self._router.expect([task_id])  # before the push: a fast minion's event is not missed
+
+        task_id = unique.submit(
+            self, envelope, uniqueness, not_before=when.not_before, before_push=before_push
+        )
+        self._router.forget([other for other in expected if other != task_id])
+        if task_id in expected:
+            self._watch.applied(envelope.task, envelope.queue)
+        return task_id
 
     def delay(self, task: CallLike, /, *args: Any, **kwargs: Any) -> TaskHandle:
         """Queue one run of ``task`` (a name or a :class:`TaskCall`) with ``args`` and

@@ -25,7 +25,8 @@ Headers an envelope may carry: ``group`` (member of that group), ``then``
 delayed copy of a finalizer, run only if still ``waiting``), ``pipe`` (the
 steps after this one) and ``dag`` (a task of a distributed DAG, advanced by
 :mod:`arbiter_core.dag.advance`, which is recorded under ``group:{id}`` too, kind
-``dag``; see :mod:`arbiter_core.dag.plan`).
+``dag``; see :mod:`arbiter_core.dag.plan`). Any task may carry ``eta`` and
+``expires`` (see :mod:`arbiter_core.timing`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from arbiter_core import records
+from arbiter_core import records, timing, unique
 from arbiter_core.dag import advance as dag
 from arbiter_core.dag import headers as dag_headers
 from arbiter_core.errors import FailedDependencyError, MessageRejected
@@ -371,6 +372,8 @@ def check_headers(headers: Mapping[str, Any]) -> None:
     if not headers:
         return
     dag_headers.check(headers)  # ``dag``, and the per-call ``retry`` and ``timeout``
+    timing.check(headers)  # ``eta`` and ``expires``
+    unique.check(headers)  # ``unique``
     for name in ("group", "of"):
         if name in headers and not (isinstance(headers[name], str) and headers[name]):
             raise MessageRejected(f"header {name!r} must be a non-empty id string")

@@ -9,6 +9,7 @@ as attributes as well as in the message.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
+from datetime import datetime, timezone
 from typing import Any
 
 
@@ -209,6 +210,19 @@ class TaskCancelledError(ArbiterError):
         self.task = task
         self.reason = reason
         super().__init__(f"task {task!r} was cancelled: {reason}")
+
+
+class TaskExpiredError(ArbiterError):
+    """A task's expiry (``apply(..., expires=...)``) passed before a worker started it.
+
+    It never ran and ends in state ``expired``; ``expires`` is that time (``time.time()``).
+    """
+
+    def __init__(self, task: Hashable, expires: float) -> None:
+        self.task = task
+        self.expires = expires
+        at = datetime.fromtimestamp(expires, timezone.utc).isoformat(timespec="milliseconds")
+        super().__init__(f"task {task!r} expired at {at} before it started")
 
 
 class SerializationError(ArbiterError, TypeError):

@@ -20,6 +20,14 @@ Keys are logical; each node prefixes them with its namespace.
 ``rpc-reply:{arbiter id}``  (broadcast event) answers to one Arbiter's RPC calls
 ``rpc-claim:{request id}``  an RPC call's claim: the one minion that creates it
                             runs the call (see ``rpc.channels``, ``rpc.claim``)
+``fan-in:{task id}``        a DAG task's dependencies that have reported (see
+                            ``dag.fan_in``)
+``task:periodic:{n}:{t}``   the run fired for tick ``t`` of periodic task ``n``:
+                            its creation is the tick's claim (``periodic.claim``)
+``periodic-last:{name}``    the latest tick fired for a periodic task (informs
+                            ``arbiter periodic`` and the ``run_once`` catch-up)
+``unique:{key}``            a unique key's claim: its state is the id of the task
+                            holding it, or ``released`` (see ``unique``)
 ==========================  =====================================================
 """
 
@@ -27,6 +35,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from arbiter_core import timing
 from arbiter_core.node import burial, state_store
 from arbiter_core.node.state_store import Record
 
@@ -45,6 +54,8 @@ RUNNING = "running"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 CANCELLED = "cancelled"
+EXPIRED = "expired"
+"""Its ``expires`` time passed before a worker started it, so it never ran (see ``timing``)."""
 DEAD = burial.DEAD
 """Its message went to the dead letters (see ``node.burial``): it will not run (again)."""
 
@@ -72,6 +83,15 @@ def task_id_of_key(key: str) -> str | None:
     """The task id in a :func:`task_key`; None for any other key."""
     prefix, found, task_id = key.partition(":")
     return task_id if found and prefix == "task" and task_id else None
+
+
+def unique_claim_key(key: str) -> str:
+    """The claim of an apply's ``unique_key`` (see :mod:`arbiter_core.unique`)."""
+    return f"unique:{key}"
+
+
+UNIQUE_HEADER = "unique"
+"""The header that carries a task's unique key (``unique.UNIQUE``), shown as ``unique_key``."""
 
 
 def burial_mark_key(record_key: str) -> str:
@@ -132,7 +152,13 @@ def task_status(
     finished_at: float | None = None,
     worker: str | None = None,
 ) -> dict[str, Any]:
-    """A task's status as ``Arbiter.status`` returns it: JSON-able, whoever reads it."""
+    """A task's status as ``Arbiter.status`` returns it: JSON-able, whoever reads it.
+
+    ``eta`` and ``expires`` (``time.time()`` values, or None) say when a delayed task
+    was due to start and from when it must not start any more (see ``arbiter_core.timing``);
+    ``unique_key`` is the key it was applied with, if any (see ``arbiter_core.unique``).
+    """
+    headers = envelope.headers
     return {
         "id": envelope.id,
         "name": envelope.task,
@@ -146,5 +172,8 @@ def task_status(
         "finished_at": finished_at,
         "worker": worker,
         "reply_to": envelope.reply_to,
-        "headers": dict(envelope.headers),
+        "headers": dict(headers),
+        "eta": headers.get(timing.ETA),
+        "expires": headers.get(timing.EXPIRES),
+        "unique_key": headers.get(UNIQUE_HEADER),
     }

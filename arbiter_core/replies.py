@@ -56,6 +56,13 @@ class ReplyRouter:
                 _, arrival = self._expected.popitem(last=False)  # its wait reads the record
                 self._expected_bytes -= _size(arrival)
 
+    def forget(self, task_ids: Iterable[str]) -> None:
+        """Drop expected tasks that were never pushed after all (a unique apply's spares)."""
+        with self._lock:
+            for task_id in task_ids:
+                arrival = self._expected.pop(task_id, None)
+                self._expected_bytes -= _size(arrival)
+
     def register(self, task_ids: Iterable[str], inbox: SimpleQueue[Arrival]) -> list[str]:
         """Route the events of ``task_ids`` to ``inbox``; return the ids whose record must be
         read, because they may have finished before now without this router seeing it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
-from arbiter_core import records
+from arbiter_core import records, unique
 from arbiter_core.errors import DeadLetteredError, MessageRejected
 from arbiter_core.node import Record, TransitionPush
 from arbiter_core.node.burial import parse_buried
@@ -56,19 +56,20 @@ def submit_many(
     endpoint: Endpoint,
     envelopes: list[Envelope],
     *,
+    not_before: float | None = None,
     expect: tuple[str | None, ...] = (records.ABSENT,),
 ) -> list[bool]:
-    """:func:`submit` for several tasks (no delay; new ones unless ``expect`` says
-    otherwise), in one batch.
+    """:func:`submit` for several tasks (new ones unless ``expect`` says otherwise),
+    in one batch, each deliverable from ``not_before`` (None: at once).
 
     Every envelope is encoded before anything is written, so a bad argument
     queues nothing. Returns whether each was pushed.
     """
-    items = [_queued(endpoint, envelope, expect, None) for envelope in envelopes]
+    items = [_queued(endpoint, envelope, expect, not_before) for envelope in envelopes]
     written = endpoint.node.transition_and_push_many(items)
     for envelope, pushed in zip(envelopes, written, strict=True):
         if pushed:
-            _announce(endpoint, envelope, None)
+            _announce(endpoint, envelope, not_before)
     return written
 
 
@@ -118,7 +119,8 @@ def _announce(endpoint: Sender, envelope: Envelope, not_before: float | None) ->
 
 def settle_unrun(endpoint: Endpoint, envelope: Envelope, state: str, error: BaseException) -> bool:
     """Give a task that will never run (its pipe or group failed, it was killed while
-    waiting or queued) its final state, and wake its Arbiter. False if it had moved on."""
+    waiting or queued) its final state, wake its Arbiter, and free its unique key.
+    False if it had moved on."""
     record = records.task_status(envelope, state, error=error, finished_at=time.time())
     final = Record(state, endpoint.wire.pack(record, "record"))
     written, _ = endpoint.node.transition(
@@ -129,6 +131,8 @@ def settle_unrun(endpoint: Endpoint, envelope: Envelope, state: str, error: Base
     )
     if written and envelope.reply_to:
         endpoint.node.emit(envelope.reply_to, records.reply_payload(envelope.id, final))
+    if written:
+        unique.release(endpoint.node, envelope)
     return written
 
 

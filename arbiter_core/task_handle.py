@@ -38,7 +38,7 @@ class TaskHandle:
         return str(self.status()["state"])
 
     def ready(self) -> bool:
-        """Whether the task is final (succeeded, failed, cancelled or dead)."""
+        """Whether the task is final (succeeded, failed, cancelled, expired or dead)."""
         return self.state in records.FINAL
 
     def wait(self, timeout: float | None = None) -> dict[str, Any]:

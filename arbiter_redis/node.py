@@ -61,6 +61,7 @@ from arbiter_redis.connection import (
     shown_url,
     single_try_client,
 )
+from arbiter_redis.due_waker import DueWaker
 from arbiter_redis.empty_queue import EmptyQueueHint
 from arbiter_redis.keys import WAKE_TTL_MS, Keys
 from arbiter_redis.listener import Listener
@@ -81,6 +82,12 @@ BATCH = 500
 """Most items one batch script applies, so no call blocks Redis for long."""
 CLOSE_WAIT = 2.0
 """Seconds ``close()`` waits for its blocked pulls to return before dropping connections."""
+
+
+def _abandon(listener: Listener, waker: DueWaker) -> None:
+    """What a node dropped unclosed still does: let its threads end."""
+    listener.abandon()
+    waker.stop()
 
 
 def _expect_args(expect: Expect) -> list[Any]:
@@ -180,6 +187,7 @@ class RedisEventNode(EventNode):
         self._scripts = Scripts(client)
         self._clock = ServerClock(client)
         self._empty = EmptyQueueHint()
+        self._waker = DueWaker(client.ping, self._errors.any)  # see arbiter_redis.due_waker
         self._block_slice = min(BLOCK_SLICE, socket_timeout / 2)
         self._node_id = uuid.uuid4().hex
         self._wake_key = self._keys.node_wake(self._node_id)
@@ -202,7 +210,7 @@ class RedisEventNode(EventNode):
             where=self._url,
         )
         # Close nodes explicitly; one dropped unclosed at least lets its threads end.
-        self._finalizer = weakref.finalize(self, self._listener.abandon)
+        self._finalizer = weakref.finalize(self, _abandon, self._listener, self._waker)
         self._finalizer.atexit = False
 
     @property
@@ -227,6 +235,7 @@ class RedisEventNode(EventNode):
             self._closed = True
             blocked = self._active_pulls
         self._finalizer.detach()
+        self._waker.close()
         once = single_try_client(self._client)
         try:
             self._listener.close(once.publish)
@@ -339,8 +348,11 @@ class RedisEventNode(EventNode):
                 if due_in == 0:  # more fell due than one call settles: no wait
                     step = functools.partial(self._run_pull, keys, max_messages, lease, claim)
                 else:
-                    if due_in > 0:
-                        wait = min(wait, (due_in + 1) / 1000)
+                    if due_in > 0 and (due_in + 1) / 1000 < wait:
+                        wait = (due_in + 1) / 1000
+                        # Redis times a BLPOP out on its next tick (100 ms at hz 10) unless
+                        # something wakes it: a PING at the due time does.
+                        self._waker.wake_at(time.monotonic() + wait)
                     # BLPOP's timeout has millisecond resolution and 0 would mean "forever".
                     wait = max(wait, 0.001)
                     step = functools.partial(

@@ -30,6 +30,7 @@ from redis_server import RedisServer, private_server
 from support import wait_until
 
 from arbiter import Arbiter
+from arbiter_core.rpc import DEFAULT_RPC_WORKERS
 
 pytestmark = pytest.mark.real_broker
 
@@ -58,6 +59,11 @@ def add(x, y):
 @app.task(name="boom")
 def boom():
     raise ValueError("boom")
+
+
+@app.rpc(name="ping")
+def ping():
+    return "pong"
 
 
 @app.task(name="flaky", retries=1, delay=0.1)
@@ -250,6 +256,7 @@ def test_text_logs_one_line_per_task_and_the_banner_masks_the_password(
     assert "pool:      thread, 2 slot(s)" in banner
     assert "signing:   off" in banner
     assert "tasks:     add, boom, flaky, hold" in banner
+    assert f"rpc:       ping ({DEFAULT_RPC_WORKERS} thread(s))" in banner
     with Arbiter(secret_url, namespace=workspace.namespace) as arbiter:
         [add] = arbiter.apply("add", task_args=[2, 3])
         [boom] = arbiter.apply("boom")
@@ -282,7 +289,7 @@ def test_text_logs_one_line_per_task_and_the_banner_masks_the_password(
 def test_json_lines_with_module_attribute_form_queue_and_signing(workspace: Workspace) -> None:
     secret = "signing-secret-for-the-test"
     minion = workspace.start(
-        "tasks:app", "--log-format", "json", "--queue", "other",
+        "tasks:app", "--log-format", "json", "--queue", "other", "--rpc-workers", "2",
         module_form=True, ARBITER_BROKER_URL=workspace.url, ARBITER_SIGNING_SECRET=secret,
     )  # fmt: skip
     minion.ready()
@@ -290,6 +297,7 @@ def test_json_lines_with_module_attribute_form_queue_and_signing(workspace: Work
         [add] = arbiter.apply("add", task_args=[1, 2], queue="other")
         [boom] = arbiter.apply("boom", queue="other")
         assert finished(arbiter, [add, boom])[add]["result"] == 3
+        assert arbiter.rpc("ping", queue="other", timeout=10) == "pong"
     minion.wait_for_line(f'"task_id": "{boom}"')
     minion.signal()
     assert minion.wait() == 0
@@ -302,6 +310,7 @@ def test_json_lines_with_module_attribute_form_queue_and_signing(workspace: Work
     assert banner["tasks"] == ["add", "boom", "flaky", "hold"]
     assert banner["broker"] == workspace.url and banner["namespace"] == workspace.namespace
     assert banner["pool"] == "thread" and banner["slots"] == 1
+    assert banner["rpc"] == ["ping"] and banner["rpc_workers"] == 2
     [done] = [r for r in records if r.get("task_id") == add]
     assert done["level"] == "INFO" and done["outcome"] == "succeeded"
     assert done["task"] == "add" and done["attempt"] == 1 and done["queue"] == "other"
@@ -376,9 +385,10 @@ def run_cli(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
             2,
             "no worker pool named 'nope'; installed pools: .*process.*thread",
         ),
+        ({"two.py": TWO_MINIONS}, "two:first --rpc-workers 0", 2, "'--rpc-workers': 0 is not"),
     ],
     ids=["no-minion", "two-minions", "no-module", "bad-import", "no-attribute", "other-broker",
-         "unknown-pool"],
+         "unknown-pool", "no-rpc-workers"],
 )  # fmt: skip
 def test_mistakes_are_one_clear_error(
     tmp_path: Path, files: dict[str, str], app: str, code: int, message: str
@@ -395,7 +405,8 @@ def test_help_says_what_the_options_do(tmp_path: Path) -> None:
     done = run_cli(tmp_path, "minion", "--help")
     assert done.returncode == 0
     text = " ".join(done.stdout.split())
-    for option in ("--queue", "--workers", "--pool", "--broker", "--log-level", "--log-format"):
+    options = ("--queue", "--workers", "--pool", "--broker", "--log-level", "--log-format")
+    for option in (*options, "--rpc-workers"):
         assert option in text
     assert "A minion serves one queue" in text
     assert "sets ARBITER_BROKER_URL before APP is imported" in text

@@ -10,6 +10,7 @@ from arbiter_core.cli import (
     dead_letter_commands,
     inspect_commands,
     minion_command,
+    periodic_command,
     plugins_command,
     top_command,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "dead_letter_commands",
     "inspect_commands",
     "minion_command",
+    "periodic_command",
     "plugins_command",
     "top_command",
 ]

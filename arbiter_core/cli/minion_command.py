@@ -17,6 +17,7 @@ from arbiter_core.config import env_var
 from arbiter_core.errors import BrokerError, ConfigurationError
 from arbiter_core.masking import mask_url
 from arbiter_core.minion.minion import DEFAULT_GRACE, Minion
+from arbiter_core.rpc import DEFAULT_RPC_WORKERS
 
 BROKER_VARIABLE = env_var("broker_url")
 
@@ -76,6 +77,14 @@ BROKER_VARIABLE = env_var("broker_url")
     show_default=True,
     help="On SIGTERM/Ctrl-C, how long running tasks may finish before they are requeued.",
 )
+@click.option(
+    "--rpc-workers",
+    type=click.IntRange(min=1),
+    metavar="N",
+    default=DEFAULT_RPC_WORKERS,
+    show_default=True,
+    help="Threads that answer the app's RPC functions (@app.rpc), apart from the task slots.",
+)
 def minion(
     app: str,
     queue: str | None,
@@ -85,6 +94,7 @@ def minion(
     log_level: str,
     log_format: str,
     grace: float,
+    rpc_workers: int,
 ) -> None:
     """Serve the tasks of the Minion in APP until SIGTERM or Ctrl-C.
 
@@ -104,16 +114,16 @@ def minion(
     except (ConfigurationError, BrokerError) as exc:
         raise click.ClickException(str(exc)) from exc
     try:
-        _check_broker(app, app_minion, broker)
+        check_broker(app, app_minion, broker)
         _check_pool(app_minion, pool)
-        app_minion.run(workers, pool=pool, grace=grace, queue=queue)
+        app_minion.run(workers, pool=pool, grace=grace, queue=queue, rpc_workers=rpc_workers)
     except (ConfigurationError, BrokerError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         app_minion.close()
 
 
-def _check_broker(app: str, app_minion: Minion, broker: str | None) -> None:
+def check_broker(app: str, app_minion: Minion, broker: str | None) -> None:
     """Refuse ``--broker`` when the Minion was built on a broker of its own that differs."""
     if broker is None or app_minion.node.url == mask_url(broker):
         return

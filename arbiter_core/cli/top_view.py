@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 MISSING = "-"
 """What a cell shows for a value the worker's heartbeat does not carry."""
 
-DONE_OUTCOMES = ("succeeded", "failed", "dead", "cancelled")
+DONE_OUTCOMES = ("succeeded", "failed", "dead", "cancelled", "expired")
 """The counters summed into a queue's rate: tasks that ended (a retry is not an end)."""
 
 DEAD_LETTER_LIMIT = 1000

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from arbiter_core.node import EventNode
 from arbiter_core.settings import Settings
@@ -35,11 +36,18 @@ def log_banner(
     pool: str,
     slots: int,
     tasks: Iterable[str],
+    periodic: Sequence[Mapping[str, Any]] = (),
+    rpc: Iterable[str] = (),
+    rpc_workers: int = 0,
 ) -> None:
-    """Log the start banner: version, broker, namespace, queue, pool, signing, tasks."""
+    """Log the start banner: version, broker, namespace, queue, pool, signing, tasks, the
+    periodic tasks with their schedules (as the minion publishes them), and the RPC
+    functions with the threads that answer them."""
     if not log.isEnabledFor(logging.INFO):
         return
     names = sorted(tasks)
+    scheduled = {str(entry["name"]): str(entry["schedule"]) for entry in periodic}
+    rpc_names = sorted(rpc)
     fields = {
         "version": arbiter_version(),
         "worker": worker_id,
@@ -50,6 +58,9 @@ def log_banner(
         "slots": slots,
         "signing": settings.signing_secret is not None,
         "tasks": names,
+        "periodic": scheduled,
+        "rpc": rpc_names,
+        "rpc_workers": rpc_workers,
     }
     lines = [
         f"arbiter {fields['version']} minion {worker_id} starting",
@@ -60,4 +71,9 @@ def log_banner(
         f"  signing:   {'on' if fields['signing'] else 'off'}",
         f"  tasks:     {', '.join(names) or '(none registered)'}",
     ]
+    if scheduled:
+        shown = ", ".join(f"{name} ({when})" for name, when in sorted(scheduled.items()))
+        lines.append(f"  periodic:  {shown}")
+    if rpc_names:
+        lines.append(f"  rpc:       {', '.join(rpc_names)} ({rpc_workers} thread(s))")
     log.info("%s", "\n".join(lines), extra=fields)

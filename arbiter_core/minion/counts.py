@@ -14,7 +14,7 @@ from typing import Any
 
 from arbiter_core.minion.describe import describe
 
-COUNTED = ("succeeded", "failed", "retried", "dead", "cancelled")
+COUNTED = ("succeeded", "failed", "retried", "dead", "cancelled", "expired")
 """The outcomes counted: the final states a minion writes, plus retries and dead letters."""
 RECENT_FAILURES = 10
 """How many of the latest failures the heartbeat carries."""

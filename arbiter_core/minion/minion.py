@@ -8,9 +8,10 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from arbiter_core import composition
@@ -21,12 +22,22 @@ from arbiter_core.minion.minion_run import MinionRun
 from arbiter_core.minion.registry import TaskRegistry, default_task_name
 from arbiter_core.minion.run_context import RunContext
 from arbiter_core.minion.stop_signals import StopSignals
-from arbiter_core.minion.task_function import P, R, TaskFunction
+from arbiter_core.minion.task_function import P, R, TaskFunction, plain_function
 from arbiter_core.node import require_name
+from arbiter_core.periodic.schedule import parse_schedule
+from arbiter_core.periodic.table import (
+    TICK_KEYWORD,
+    Missed,
+    PeriodicTable,
+    PeriodicTask,
+    check_missed,
+    takes_tick,
+)
 from arbiter_core.plugins import PluginRegistry
 from arbiter_core.retry import RetryPolicy
 from arbiter_core.rpc import DEFAULT_RPC_WORKERS, RpcFunctions
 from arbiter_core.task import Seconds
+from arbiter_core.wire import Envelope
 
 if TYPE_CHECKING:
     from arbiter_core.client import Arbiter
@@ -57,6 +68,8 @@ class Minion(Endpoint):
         super().__init__(event_node, registry=registry, **settings)
         self.queue = require_name(queue, "queue")
         self.tasks = TaskRegistry(queue)
+        self.periodic_table = PeriodicTable()
+        """What :meth:`periodic` scheduled; every running minion of the app fires it."""
         self.rpc_functions = RpcFunctions()
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._run: MinionRun | None = None
@@ -106,6 +119,68 @@ class Minion(Endpoint):
             return self._register_task(
                 function, name, retries=retries, delay=delay, timeout=timeout, retry=retry
             )
+
+        return register
+
+    def periodic(
+        self,
+        cron: str | None = None,
+        *,
+        every: timedelta | float | None = None,
+        tz: str | tzinfo = "UTC",
+        name: str | None = None,
+        missed: Missed = "skip",
+        queue: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        retries: int = 0,
+        delay: Seconds | None = None,
+        timeout: Seconds | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]:
+        """Register the decorated function as a task (as :meth:`task` does, with the same
+        ``name``, ``retries``, ``delay``, ``timeout`` and ``retry``) fired on a schedule.
+
+        Give a ``cron`` expression (``"*/5 * * * *"``, read in the zone ``tz``: an IANA
+        name or a ``tzinfo``) or ``every`` (seconds or a timedelta, at least 1 s; the
+        ticks fall on multiples of it since the Unix epoch). Each tick is fired exactly
+        once across every running minion of the app, with ``args`` and ``kwargs``, on
+        ``queue`` (default: the queue the firing minion serves); a function with a
+        ``tick`` parameter gets the tick there (a ``time.time()`` float). ``missed``
+        says what a minion starting after ticks nobody fired does: ``"skip"`` them, or
+        fire the latest one once (``"run_once"``). See :mod:`arbiter_core.periodic`.
+        Mistakes (a bad cron expression, both or neither of ``cron`` and ``every``)
+        raise :class:`~arbiter_core.errors.TaskDefinitionError` here.
+        """
+        policy = check_missed(missed, "@app.periodic")
+        if queue is not None:
+            require_name(queue, "queue")
+        call_args, call_kwargs = tuple(args), dict(kwargs or {})
+
+        def register(function: Callable[P, R]) -> TaskFunction[P, R]:
+            if not callable(function):
+                raise TaskDefinitionError(f"a task must be callable, got {function!r}")
+            task_name = name or default_task_name(function)
+            what = f"periodic task {task_name!r}"
+            schedule = parse_schedule(cron, every, tz, what)
+            passes_tick = takes_tick(plain_function(function))
+            if passes_tick and TICK_KEYWORD in call_kwargs:
+                raise TaskDefinitionError(
+                    f"{what}: kwargs holds {TICK_KEYWORD!r}, which the tick is passed as"
+                )
+            entry = PeriodicTask(
+                task_name, schedule, policy, queue, call_args, call_kwargs, passes_tick
+            )
+            # arguments that would not encode fail here, naming the argument, not at a tick
+            self.wire.encode(
+                Envelope(task_name, call_args, entry.call_kwargs(0.0), queue=queue or self.queue)
+            )
+            self.periodic_table.check(entry)
+            registered = self._register_task(
+                function, task_name, retries=retries, delay=delay, timeout=timeout, retry=retry
+            )
+            self.periodic_table.add(entry)
+            return registered
 
         return register
 
@@ -189,10 +264,13 @@ class Minion(Endpoint):
                 pool_name=pool,
                 rpc=self.rpc_functions,
                 rpc_workers=rpc_workers,
+                periodic=self.periodic_table,
             )
         log_banner(
             self.worker_id, self.node, self.settings,
             queue=served, pool=pool, slots=workers, tasks=self.tasks,
+            periodic=self.periodic_table.published(served),
+            rpc=self.rpc_functions, rpc_workers=rpc_workers,
         )  # fmt: skip
         try:
             with self._signals_stop(handle_signals):

@@ -9,7 +9,8 @@ The life cycle, and where each step lives:
    waiter woken, follow-ups (:mod:`~arbiter_core.minion.follow_ups`) pushed,
    and only then the message acked.
 5. :mod:`~arbiter_core.minion.control`: kills arrive as control events;
-   :mod:`~arbiter_core.minion.burials`: tasks the backend buried are logged.
+   :mod:`~arbiter_core.minion.burials`: tasks the backend buried are logged;
+   :mod:`~arbiter_core.periodic.ticker`: periodic tasks are fired when due.
 6. :mod:`~arbiter_core.minion.shutdown`: a stop drains within the grace period
    and gives the rest back; a cold stop gives it back at once.
 
@@ -45,6 +46,8 @@ from arbiter_core.minion.run_context import RunContext
 from arbiter_core.minion.shutdown import Shutdown
 from arbiter_core.minion.starting import Starter
 from arbiter_core.node import Claim
+from arbiter_core.periodic.table import PeriodicTable
+from arbiter_core.periodic.ticker import Ticker
 from arbiter_core.pool import WorkerPool
 from arbiter_core.rpc import DEFAULT_RPC_WORKERS, RpcFunctions, RpcServer
 
@@ -69,6 +72,7 @@ class MinionRun:
         pool_name: str = "",
         rpc: RpcFunctions | None = None,
         rpc_workers: int = DEFAULT_RPC_WORKERS,
+        periodic: PeriodicTable | None = None,
     ) -> None:
         self.context = context
         self.pool_name = pool_name
@@ -104,6 +108,8 @@ class MinionRun:
             stopping=self.stopping,
         )
         self.burials = BurialWatch(context, self.outcomes.counts)
+        self.periodic = PeriodicTable() if periodic is None else periodic
+        self.ticker = Ticker(context, self.periodic, self.stopping)
 
     @property
     def crashed(self) -> BaseException | None:
@@ -123,6 +129,7 @@ class MinionRun:
         self.control.listen()
         self.burials.listen()
         self.keeper.start()
+        self.ticker.start()  # after the first beat: the table is published before a tick
         context.registry.notify(
             "arbiter_minion_started",
             worker_id=context.worker_id,
@@ -142,6 +149,7 @@ class MinionRun:
                 self.lanes.wait_until_exited()
             finally:
                 self.rpc.stop()
+                self.ticker.join()  # ends at once: it waits on ``stopping``
                 self.keeper.stop()
                 self.burials.close()
                 self.control.close()
@@ -206,11 +214,18 @@ class MinionRun:
         ``id``, ``host``, ``pid``; ``queue`` served; ``pool`` (its name) and ``slots``;
         ``busy`` (slots running a task now); ``tasks`` (registered names);
         ``started_at`` and ``beat_at`` (``time.time()`` of the run's start and of
-        this beat); ``counts``, how this run's tasks ended so far: ``{"succeeded",
-        "failed", "retried", "dead", "cancelled"}`` → int; ``recent_failures``, the
-        last ten failed tasks, oldest first: ``{"id", "task", "error", "at"}``
-        (``error`` is ``Type: message``, ``at`` a ``time.time()``).
+        this beat); ``periodic`` (only when it has any), the periodic tasks it fires,
+        as ``arbiter periodic`` lists them; ``rpc`` (only when it has any), the names
+        of the RPC functions it answers; ``counts``, how this run's tasks ended so
+        far: ``{"succeeded", "failed", "retried", "dead", "cancelled"}`` → int;
+        ``recent_failures``, the last ten failed tasks, oldest first:
+        ``{"id", "task", "error", "at"}`` (``error`` is ``Type: message``, ``at`` a
+        ``time.time()``).
         """
+        periodic = (
+            {"periodic": self.periodic.published(self.context.queue)} if self.periodic else {}
+        )
+        rpc = {"rpc": sorted(self.rpc.functions)} if len(self.rpc.functions) else {}
         return json.dumps(
             {
                 "id": self.context.worker_id,
@@ -224,5 +239,7 @@ class MinionRun:
                 "started_at": self.started_at,
                 "beat_at": time.time(),
                 **self.outcomes.counts.snapshot(),
+                **periodic,
+                **rpc,
             }
         ).encode()

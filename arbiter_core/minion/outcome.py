@@ -13,11 +13,14 @@ Guarantees:
 * A failed attempt that its task's :class:`~arbiter_core.retry.RetryPolicy` allows
   again is pushed back as a delayed message bound to its record (it holds no slot
   while it waits), the record goes back to ``queued``, and only then is this
-  delivery acked.
+  delivery acked. A retry due after the task's ``expires`` is delivered at that
+  time instead, to end ``expired`` then rather than wake its waiter later.
 * A value that cannot be encoded fails its task with an error naming the part
   that cannot; it is encoded once, inside its record.
 * A task that ends ``dead`` (its message was rejected) gets a dead record too,
   written here for a message that was not bound to its record.
+* A unique task's key is released once its final state is stored (see
+  :mod:`arbiter_core.unique`): one more round trip, for those tasks only.
 
 Broker errors propagate to the lane, which leaves the message to its lease.
 """
@@ -29,7 +32,7 @@ from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
-from arbiter_core import composition, records, submission
+from arbiter_core import composition, records, submission, timing, unique
 from arbiter_core.dag.headers import call_retry
 from arbiter_core.errors import DeadLetteredError, SerializationError, TaskCancelledError
 from arbiter_core.minion.counts import TaskCounts
@@ -37,7 +40,7 @@ from arbiter_core.minion.describe import traceback_text
 from arbiter_core.minion.follow_ups import FollowUps
 from arbiter_core.minion.inflight import InFlight
 from arbiter_core.minion.run_context import RunContext
-from arbiter_core.minion.task_log import log_end, log_retry
+from arbiter_core.minion.task_log import log_end, log_expired, log_retry
 from arbiter_core.node import ABSENT, Claim, Delivery, Record
 from arbiter_core.wire import Envelope
 
@@ -47,6 +50,7 @@ END_HOOKS = {
     records.SUCCEEDED: "arbiter_task_succeeded",
     records.FAILED: "arbiter_task_failed",
     records.CANCELLED: "arbiter_task_cancelled",
+    records.EXPIRED: "arbiter_task_expired",
 }
 """The observer hook told of each final state a minion writes (``dead`` has none)."""
 
@@ -210,11 +214,15 @@ class Outcomes:
                 delivery, key, record, ttl=ttl, expect=expect, event=reply_to, payload=payload
             )
         if written or stored:
+            unique.release(self.node, envelope)
             duration = 0.0 if started_at is None else time.time() - started_at
             self.counts.add(state)
             if error is not None and state == records.FAILED:
                 self.counts.failure(envelope.id, envelope.task, error)
-            log_end(envelope, state, error, duration, self.context.worker_id)
+            if state == records.EXPIRED:
+                log_expired(envelope, self.context.worker_id)
+            else:
+                log_end(envelope, state, error, duration, self.context.worker_id)
             self._announce(state, envelope, result, error, duration)
         return taken
 
@@ -234,6 +242,8 @@ class Outcomes:
         )
         if written and envelope.reply_to:
             self.node.emit(envelope.reply_to, records.reply_payload(envelope.id, record))
+        if written or (current is not None and current.state == records.DEAD):
+            unique.release(self.node, envelope)  # dead either way: buried with its record
         if advance and current is not None and current.state == records.DEAD:
             self.follow_ups.run(envelope, record, None)  # once more after a crash is harmless
 
@@ -242,6 +252,10 @@ class Outcomes:
         envelope = replace(item.envelope, attempt=item.envelope.attempt + 1)
         policy = call_retry(item.envelope.headers, item.definition.retry)
         delay = policy.delay_after(item.envelope.attempt)
+        not_before = time.time() + delay if delay else None
+        expires = timing.expiry(envelope.headers)
+        if not_before is not None and expires is not None and not_before > expires:
+            not_before = expires  # it cannot run after that: it ends expired then, not later
         record = self.record(envelope, records.QUEUED, error=error)
         written = self.node.transition_and_push(  # bound, like the first push
             records.task_key(envelope.id),
@@ -250,7 +264,7 @@ class Outcomes:
             expect=(records.RUNNING,),
             queue=self.context.queue,
             body=self.wire.encode(envelope),
-            not_before=time.time() + delay if delay else None,
+            not_before=not_before,
         )
         if written:
             self.counts.add("retried")
@@ -292,6 +306,8 @@ class Outcomes:
         common = {"task_id": envelope.id, "name": envelope.task, "queue": envelope.queue}
         if state == records.CANCELLED:
             self.registry.notify(hook, **common, reason=str(error))
+        elif state == records.EXPIRED:
+            self.registry.notify(hook, **common, expires=timing.expiry(envelope.headers))
         elif state == records.SUCCEEDED:
             self.registry.notify(
                 hook, **common, attempt=envelope.attempt, value=value, duration=duration

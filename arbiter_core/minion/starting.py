@@ -11,7 +11,9 @@ Guarantees:
   :mod:`arbiter_core.node.claim`) gates the start: a killed task or a late
   duplicate of a finished one is acked and skipped, and a finished one's
   follow-ups are run again.
-* An unknown task or one past its deadline fails without running.
+* An unknown task or one past its deadline fails without running; one past its
+  ``expires`` (see :mod:`arbiter_core.timing`) ends ``expired`` without running,
+  whichever attempt it is. Either way its waiter wakes and its plan moves on.
 * A task is admitted to the run's in-flight map only while the run is not
   stopping; one that comes too late is given back to the queue.
 * On a pool that can (:class:`~arbiter_core.pool.InlinePool`), the lane that
@@ -27,12 +29,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from arbiter_core import composition, records
+from arbiter_core import composition, records, timing
 from arbiter_core.dag.headers import call_timeout
 from arbiter_core.errors import (
     BrokerError,
     MessageRejected,
     TaskCancelledError,
+    TaskExpiredError,
     TaskTimeoutError,
     UnknownTaskError,
 )
@@ -148,6 +151,11 @@ class Starter:
         if envelope.deadline is not None and time.time() > envelope.deadline:
             error = TaskTimeoutError(envelope.task, 0.0)
             self.outcomes.store(delivery, envelope, records.FAILED, error=error, start=True)
+            return None
+        expires = timing.expiry(envelope.headers)
+        if expires is not None and time.time() >= expires:  # any attempt, a retry too
+            expired = TaskExpiredError(envelope.task, expires)
+            self.outcomes.store(delivery, envelope, records.EXPIRED, error=expired, start=True)
             return None
         started_at = time.time()
         if delivery.claim is not None:  # the pull moved the record to running already

@@ -22,14 +22,16 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from arbiter_core.composition import TaskCall
+from arbiter_core.seconds import Seconds
+from arbiter_core.task_handle import TaskHandle
+from arbiter_core.timing import Moment
 
 if TYPE_CHECKING:
     from arbiter_core.client import Arbiter
     from arbiter_core.minion.minion import Minion
-    from arbiter_core.task_handle import TaskHandle
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -62,12 +64,34 @@ class TaskFunction(Generic[P, R]):
         *,
         queue: str | None = None,
         arbiter: Arbiter | None = None,
+        eta: datetime | None = None,
+        countdown: Seconds | None = None,
+        expires: Moment | None = None,
+        unique_key: str | None = None,
+        unique_ttl: Seconds | None = None,
     ) -> TaskHandle:
         """Queue one run: ``args`` and ``kwargs`` as given, on ``queue`` (default: the
-        minion's), through ``arbiter`` (default: ``minion.arbiter()``); return its handle."""
+        minion's), through ``arbiter`` (default: ``minion.arbiter()``); return its handle.
+
+        ``eta``/``countdown`` delay the start and ``expires`` bounds it, as for
+        ``Arbiter.apply`` (see :mod:`arbiter_core.timing`); with ``unique_key``, the
+        handle is on the task already holding that key if one is unfinished (see
+        :mod:`arbiter_core.unique`).
+        """
         client = arbiter if arbiter is not None else self.minion.arbiter()
-        call = TaskCall(self.name, tuple(args), dict(kwargs or {}), queue or self.minion.queue)
-        return client.delay(call)
+        [task_id] = client.apply(
+            self.name,
+            1,
+            tuple(args),
+            dict(kwargs or {}),
+            queue or self.minion.queue,
+            eta=eta,
+            countdown=countdown,
+            expires=expires,
+            unique_key=unique_key,
+            unique_ttl=unique_ttl,
+        )
+        return TaskHandle(client, task_id)
 
     def __reduce__(self) -> str | tuple[Any, ...]:
         """By reference, as a function: its name if the module holds this object, else

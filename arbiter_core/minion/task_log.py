@@ -2,11 +2,12 @@
 
 One record per event, each with its structured fields in ``extra`` (``task``,
 ``task_id``, ``outcome``, ``duration``, ``attempt``, ``queue``, ``worker``, and
-``delay`` or ``reason`` where they apply), so a JSON formatter can emit them:
+``delay``, ``reason`` or ``expires`` where they apply), so a JSON formatter can emit them:
 
 * INFO when a task ends ``succeeded`` or ``cancelled``;
 * ERROR, with the traceback, when it ends ``failed``;
-* WARNING for a retry (with its delay) and for a dead letter (with the reason),
+* WARNING for a task that expired before it started (with its ``expires``), for a
+  retry (with its delay) and for a dead letter (with the reason),
   whether a minion refused the message or the backend buried it, its deliveries
   spent (then one minion of the queue logs it, see :mod:`~arbiter_core.minion.burials`).
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import logging
 
-from arbiter_core import records
+from arbiter_core import records, timing
 from arbiter_core.minion.describe import describe
 from arbiter_core.wire import Envelope
 
@@ -28,6 +29,7 @@ LEVELS = {
     records.SUCCEEDED: logging.INFO,
     records.CANCELLED: logging.INFO,
     records.FAILED: logging.ERROR,
+    records.EXPIRED: logging.WARNING,
 }
 """The level of the line logged when a task ends in each final state a minion writes."""
 
@@ -92,6 +94,30 @@ def log_retry(
             "duration": round(duration, 6),
             "attempt": envelope.attempt,
             "delay": delay,
+            "queue": envelope.queue,
+            "worker": worker,
+        },
+    )  # fmt: skip
+
+
+def log_expired(envelope: Envelope, worker: str) -> None:
+    """A task whose ``expires`` passed before it started: it ended without running.
+
+    WARNING, as a retry is: expiries usually mean a queue that falls behind.
+    """
+    if not log.isEnabledFor(logging.WARNING):
+        return
+    expires = envelope.headers.get(timing.EXPIRES)
+    log.warning(
+        "task %s[%s] expired before it started (attempt %d)",
+        envelope.task, envelope.id, envelope.attempt,
+        extra={
+            "task": envelope.task,
+            "task_id": envelope.id,
+            "outcome": records.EXPIRED,
+            "duration": 0.0,
+            "attempt": envelope.attempt,
+            "expires": expires,
             "queue": envelope.queue,
             "worker": worker,
         },

@@ -43,7 +43,7 @@ from __future__ import annotations
 DEAD = "dead"
 """The state of a task whose message was dead-lettered: it will not run (again)."""
 
-FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", DEAD})
+FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "expired", DEAD})
 """States no later write may leave, burial included (see ``arbiter_core.records.FINAL``)."""
 
 REQUEUED = "queued"

@@ -171,6 +171,14 @@ def arbiter_task_cancelled(task_id: str, name: str, queue: str, reason: str) -> 
 
 
 @hookspec
+def arbiter_task_expired(task_id: str, name: str, queue: str, expires: float) -> None:
+    """A task's ``expires`` (a ``time.time()``) passed before a worker started it.
+
+    It ended in state ``expired`` without running; called by the minion that found it.
+    """
+
+
+@hookspec
 def arbiter_task_dead_lettered(task_id: str, name: str, queue: str, reason: str) -> None:
     """A task's message went to the dead letters; it will not run unless requeued.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
 from collections import Counter
@@ -397,3 +399,31 @@ class TestUpstreamJsonRpc:
         ids = arbiter.apply("simple_add", task_args=[1, 2])
         [status] = arbiter.wait_for_tasks(ids, timeout=10)
         assert status["result"] == 3
+
+
+def test_the_banner_and_the_heartbeat_name_the_rpc_functions(
+    arbiter: Arbiter, make_minion: Callable[..., Minion], caplog: pytest.LogCaptureFixture
+) -> None:
+    app, _ = adder(make_minion)
+    with caplog.at_level(logging.INFO, logger="arbiter.minion"), serving(app, rpc_workers=3):
+        [info] = [json.loads(raw) for raw in arbiter.node.live_workers().values()]
+    assert info["rpc"] == ["add", "fail"]
+    banner = next(r for r in caplog.records if "starting" in r.getMessage())
+    assert "rpc:       add, fail (3 thread(s))" in banner.getMessage()
+    assert banner.rpc == ["add", "fail"]  # type: ignore[attr-defined]
+
+
+def test_a_minion_without_rpc_functions_says_nothing_of_them(
+    arbiter: Arbiter, make_minion: Callable[..., Minion], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_minion()
+    app.task(name="plain")(lambda: None)
+    with caplog.at_level(logging.INFO, logger="arbiter.minion"), running(app, workers=1):
+        deadline = time.monotonic() + 10
+        while not arbiter.node.live_workers():
+            assert time.monotonic() < deadline, "the minion never registered"
+            time.sleep(0.01)
+        [info] = [json.loads(raw) for raw in arbiter.node.live_workers().values()]
+    assert "rpc" not in info
+    banner = next(r for r in caplog.records if "starting" in r.getMessage())
+    assert "rpc:" not in banner.getMessage()

@@ -64,6 +64,10 @@ class PrometheusExporter:
         self.metrics.finished.labels(queue, name, "cancelled").inc()
 
     @hookimpl
+    def arbiter_task_expired(self, name: str, queue: str) -> None:
+        self.metrics.finished.labels(queue, name, "expired").inc()
+
+    @hookimpl
     def arbiter_task_dead_lettered(self, name: str, queue: str) -> None:
         self.metrics.finished.labels(queue, name, "dead").inc()
 

@@ -14,7 +14,7 @@ DURATION_BUCKETS = (
 )  # fmt: skip
 """Seconds: from a few milliseconds (a fast task) to an hour (a batch job)."""
 
-OUTCOMES = ("succeeded", "failed", "cancelled", "dead")
+OUTCOMES = ("succeeded", "failed", "cancelled", "expired", "dead")
 """Values of the ``outcome`` label of ``arbiter_tasks_total``."""
 
 
@@ -37,7 +37,8 @@ class TaskMetrics:
         )
         self.finished = Counter(
             "arbiter_tasks",
-            "Tasks this process's minions ended, by outcome (succeeded, failed, cancelled, dead).",
+            "Tasks this process's minions ended, by outcome (succeeded, failed, cancelled, "
+            "expired, dead).",
             (*labels, "outcome"),
             registry=registry,
         )

@@ -59,12 +59,13 @@ def test_the_hooks_count_through_a_plugin_registry() -> None:
     )
     registry.notify("arbiter_task_cancelled", task_id="3", reason="killed", **common)
     registry.notify("arbiter_task_dead_lettered", task_id="4", reason="spent", **common)
+    registry.notify("arbiter_task_expired", task_id="5", expires=1.0, **common)
     samples = parsed(plugin.registry)
     labels = {"queue": "q", "task": "add"}
     assert sample(samples, "arbiter_tasks_submitted_total", **labels) == 1
     assert sample(samples, "arbiter_tasks_started_total", **labels) == 1
     assert sample(samples, "arbiter_task_retries_total", **labels) == 1
-    for outcome in ("succeeded", "failed", "cancelled", "dead"):
+    for outcome in ("succeeded", "failed", "cancelled", "expired", "dead"):
         assert sample(samples, "arbiter_tasks_total", **labels, outcome=outcome) == 1
     assert sample(samples, "arbiter_task_duration_seconds_count", **labels) == 2
     assert sample(samples, "arbiter_task_duration_seconds_sum", **labels) == pytest.approx(7.2)
