@@ -26,6 +26,7 @@ from arbiter_core.result import Result
 from arbiter_core.retry import RetryPolicy
 from arbiter_core.task import Task, create_task, result_of
 from arbiter_core.task_handle import TaskHandle
+from arbiter_core.wire.tagged_json import register_type
 
 if TYPE_CHECKING:
     from arbiter_local.dag_runner import run_tasks
@@ -53,6 +54,7 @@ __all__ = [
     "create_task",
     "exceptions",
     "load_settings",
+    "register_type",
     "result_of",
     "run_tasks",
     "task_cancelled",

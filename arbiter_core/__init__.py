@@ -23,6 +23,7 @@ from arbiter_core.result import Result
 from arbiter_core.retry import RetryPolicy
 from arbiter_core.scheduler import Scheduler
 from arbiter_core.task import ResultOf, Task, create_task, result_of
+from arbiter_core.wire.tagged_json import register_type
 
 __all__ = [
     "ArbiterError",
@@ -44,5 +45,6 @@ __all__ = [
     "WorkerLostError",
     "WorkerPool",
     "create_task",
+    "register_type",
     "result_of",
 ]

@@ -17,7 +17,7 @@ from datetime import datetime
 from queue import Empty, SimpleQueue
 from typing import Any
 
-from arbiter_core import composition, records, timing, unique
+from arbiter_core import composition, records, task_priority, timing, unique
 from arbiter_core.composition import GroupPlan, PipePlan, TaskCall
 from arbiter_core.endpoint import Endpoint, NodeLike
 from arbiter_core.errors import (
@@ -148,6 +148,7 @@ class Arbiter(Endpoint):
         expires: Moment | None = None,
         unique_key: str | None = None,
         unique_ttl: Seconds | None = None,
+        priority: int = 0,
     ) -> list[str]:
         """Queue ``tasks_count`` runs of task ``name``; return their ids.
 
@@ -160,7 +161,9 @@ class Arbiter(Endpoint):
         task applied with that key is still queued or running: if one is, its id is
         returned and nothing is queued. The key is freed when its task ends, and
         expires ``unique_ttl`` seconds after it was taken (default: ``result_ttl``
-        after the start); see :mod:`arbiter_core.unique`. Bad options raise
+        after the start); see :mod:`arbiter_core.unique`. ``priority`` (0 to 9, default
+        0) puts the tasks ahead of every ready task of a lower level on their queue, FIFO
+        within a level; retries keep it (docs/priorities.md). Bad options raise
         ``ValueError``/``TypeError``.
 
         Arguments that cannot be serialized raise
@@ -171,6 +174,7 @@ class Arbiter(Endpoint):
         if not isinstance(tasks_count, int) or isinstance(tasks_count, bool) or tasks_count < 1:
             raise ValueError(f"tasks_count must be an int >= 1, got {tasks_count!r}")
         when = timing.resolve(eta, countdown, expires)
+        level = task_priority.headers(priority)
         uniqueness = unique.resolve(
             unique_key,
             unique_ttl,
@@ -181,6 +185,8 @@ class Arbiter(Endpoint):
         call = TaskCall(name, _args(task_args), dict(task_kwargs or {}), queue)
         self._listen()
         headers = when.headers()
+        if level:
+            headers.update(level)
         if uniqueness is not None:
             return [self._apply_unique(call.envelope(self.reply_to, **headers), uniqueness, when)]
         envelopes = [call.envelope(self.reply_to, **headers) for _ in range(tasks_count)]
@@ -529,17 +535,22 @@ class Arbiter(Endpoint):
             pass
 
     def workers(self) -> dict[str, dict[str, int]]:
-        """Live workers per queue: ``workers``, ``total`` slots, ``active`` and ``available``."""
+        """Live workers per queue: ``workers``, ``total`` slots, ``active`` and ``available``,
+        and ``signing``, how many of those workers refuse unsigned messages
+        (:meth:`worker_list` says how many keys each one verifies)."""
         summary: dict[str, dict[str, int]] = {}
         for info_bytes in self.node.live_workers().values():
             info = json.loads(info_bytes)
             row = summary.setdefault(
-                info["queue"], {"workers": 0, "total": 0, "active": 0, "available": 0}
+                info["queue"],
+                {"workers": 0, "total": 0, "active": 0, "available": 0, "signing": 0},
             )
             row["workers"] += 1
             row["total"] += int(info["slots"])
             row["active"] += int(info["busy"])
             row["available"] += max(0, int(info["slots"]) - int(info["busy"]))
+            signing = info.get("signing")
+            row["signing"] += isinstance(signing, dict) and bool(signing.get("on"))
         return summary
 
     # ------------------------------------------------------------------ inspection

@@ -36,10 +36,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from arbiter_core import records, timing, unique
+from arbiter_core import rate_limit, records, task_priority, timing, unique
 from arbiter_core.dag import advance as dag
 from arbiter_core.dag import headers as dag_headers
-from arbiter_core.errors import FailedDependencyError, MessageRejected
+from arbiter_core.errors import FailedDependencyError, MessageRejected, SerializationError
 from arbiter_core.node import Record
 from arbiter_core.submission import read_status, settle_unrun, submit, submit_many
 from arbiter_core.wire import Envelope, new_task_id
@@ -160,7 +160,10 @@ def plan_group(
     if then_finalizer is not None and finalizer_timeout is not None:
         delayed = _with_headers(then_finalizer, claim_finalizer=True)
         endpoint.node.push(
-            delayed.queue, endpoint.wire.encode(delayed), not_before=time.time() + finalizer_timeout
+            delayed.queue,
+            endpoint.wire.encode(delayed),
+            not_before=time.time() + finalizer_timeout,
+            priority=task_priority.of(delayed.headers),
         )
     return GroupPlan(
         id=group_id,
@@ -246,7 +249,13 @@ def _advance_pipe(endpoint: Endpoint, envelope: Envelope, state: str, result: An
         return
     nxt, rest = following[0], following[1:]
     if state == records.SUCCEEDED:  # the previous result comes first, as in a Celery chain
-        submit(endpoint, _with_rest(_with_args(nxt, (result, *nxt.args)), rest), expect=WAITING)
+        try:
+            submit(endpoint, _with_rest(_with_args(nxt, (result, *nxt.args)), rest), expect=WAITING)
+        except SerializationError as exc:  # e.g. the result is over max_message_size
+            settle_unrun(endpoint, nxt, records.FAILED, exc)
+            for step in rest:  # the rest of the pipe can never run
+                error = FailedDependencyError(step.task, dependency=nxt.task)
+                settle_unrun(endpoint, step, records.FAILED, error)
         return
     for step in following:  # the rest of the pipe can never run
         error = FailedDependencyError(step.task, dependency=envelope.task)
@@ -374,6 +383,7 @@ def check_headers(headers: Mapping[str, Any]) -> None:
     dag_headers.check(headers)  # ``dag``, and the per-call ``retry`` and ``timeout``
     timing.check(headers)  # ``eta`` and ``expires``
     unique.check(headers)  # ``unique``
+    rate_limit.check(headers)  # ``rate_slot``
     for name in ("group", "of"):
         if name in headers and not (isinstance(headers[name], str) and headers[name]):
             raise MessageRejected(f"header {name!r} must be a non-empty id string")

@@ -7,7 +7,9 @@ For each setting the first source that sets it wins:
 2. the environment: ``ARBITER_BROKER_URL``, ``ARBITER_STATE_URL``,
    ``ARBITER_NAMESPACE``, ``ARBITER_RESULT_TTL``, ``ARBITER_LEASE``,
    ``ARBITER_MAX_DELIVERIES``, ``ARBITER_BROKER_TIMEOUT``, ``ARBITER_SERIALIZER``,
-   ``ARBITER_SIGNING_SECRET``
+   ``ARBITER_SIGNING_SECRET``, ``ARBITER_SIGNING_SECRETS`` (comma-separated, the
+   signing key first), ``ARBITER_MAX_MESSAGE_SIZE``, ``ARBITER_MAX_RESULT_SIZE``,
+   ``ARBITER_MAX_NESTING_DEPTH``, ``ARBITER_MAX_TASK_NAME_LENGTH``
    (an empty variable counts as unset);
 3. the working directory's ``arbiter.toml`` (top-level keys) or, if there is
    none, the ``[tool.arbiter]`` table of its ``pyproject.toml``. When both
@@ -29,7 +31,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -113,6 +115,30 @@ def _count(value: object, *, from_env: bool) -> int:
     return count
 
 
+SECRETS_SEPARATOR = ","
+"""Between the secrets of ``ARBITER_SIGNING_SECRETS``; no secret in a list may hold one."""
+
+
+def _secrets(value: object, *, from_env: bool) -> tuple[str, ...]:
+    if isinstance(value, str) and from_env:
+        items: list[object] = [item.strip() for item in value.split(SECRETS_SEPARATOR)]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise _Invalid("is not a list of secrets (the signing one first)")
+    if not items:
+        raise _Invalid("must hold at least one secret")
+    for position, item in enumerate(items, 1):
+        if not isinstance(item, str) or not item.strip():
+            raise _Invalid(f"secret {position} is empty or not a string")
+        if SECRETS_SEPARATOR in item or item != item.strip():
+            raise _Invalid(
+                f"secret {position} holds a comma or starts or ends with whitespace, which "
+                "ARBITER_SIGNING_SECRETS could not carry; choose another secret"
+            )
+    return tuple(str(item) for item in items)
+
+
 def _serializer(value: object, *, from_env: bool) -> str:
     if value not in SERIALIZERS:
         raise _Invalid(f"is not a serializer; use one of {', '.join(map(repr, SERIALIZERS))}")
@@ -129,9 +155,14 @@ _PARSERS: Mapping[str, Callable[..., Any]] = {
     "broker_timeout": _seconds,
     "serializer": _serializer,
     "signing_secret": _text,
+    "signing_secrets": _secrets,
+    "max_message_size": _count,
+    "max_result_size": _count,
+    "max_nesting_depth": _count,
+    "max_task_name_length": _count,
 }
 SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings))
-SECRET_SETTINGS = frozenset({"signing_secret"})
+SECRET_SETTINGS = frozenset({"signing_secret", "signing_secrets"})
 
 
 @dataclass(frozen=True)
@@ -157,6 +188,11 @@ def load_settings(
     broker_timeout: float | timedelta | None = None,
     serializer: str | None = None,
     signing_secret: str | None = None,
+    signing_secrets: Sequence[str] | None = None,
+    max_message_size: int | None = None,
+    max_result_size: int | None = None,
+    max_nesting_depth: int | None = None,
+    max_task_name_length: int | None = None,
     cwd: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
@@ -176,6 +212,11 @@ def load_settings(
         broker_timeout=broker_timeout,
         serializer=serializer,
         signing_secret=signing_secret,
+        signing_secrets=signing_secrets,
+        max_message_size=max_message_size,
+        max_result_size=max_result_size,
+        max_nesting_depth=max_nesting_depth,
+        max_task_name_length=max_task_name_length,
         cwd=cwd,
         environ=environ,
     ).settings
@@ -215,8 +256,14 @@ def resolve_settings(
             raise ConfigurationError(f"{_described(name, raw, source)} {problem}") from None
         sources[name] = source
 
+    if "signing_secret" in values and "signing_secrets" in values:
+        raise ConfigurationError(
+            f"both signing_secret (from {sources['signing_secret']}) and signing_secrets "
+            f"(from {sources['signing_secrets']}) are set; set only signing_secrets, with "
+            "the signing secret first and the ones still accepted after it"
+        )
     settings = Settings(**values)
-    if settings.serializer == "pickle" and not settings.signing_secret:
+    if settings.serializer == "pickle" and not settings.signing_keys:
         raise ConfigurationError(
             f"serializer 'pickle' (from {sources['serializer']}) needs a signing secret: "
             "unpickling runs whatever code the message names, so without a signature "
@@ -308,7 +355,7 @@ def masked(name: str, value: object) -> str:
     if value is None:
         return "(not set)"
     if name in SECRET_SETTINGS:
-        return "*** (set)"
+        return f"*** ({len(value)} set)" if isinstance(value, tuple) else "*** (set)"
     if isinstance(value, str) and name.endswith("_url"):
         return mask_url(value)
     return str(value)

@@ -16,6 +16,7 @@ from arbiter_core.errors import ConfigurationError
 from arbiter_core.node import EventNode
 from arbiter_core.plugins import PluginRegistry, default_registry
 from arbiter_core.wire import WireFormat
+from arbiter_core.wire.limits import Limits
 
 NodeLike = EventNode | str | None
 """A node, a broker URL, or None for the configured broker."""
@@ -53,7 +54,11 @@ class Endpoint:
             raise TypeError(
                 f"expected an EventNode, a broker URL or None, got {type(event_node).__name__}"
             )
-        self.wire = WireFormat(self.settings.serializer, self.settings.signing_secret)
+        self.wire = WireFormat(
+            self.settings.serializer,
+            signing_secrets=self.settings.signing_keys,
+            limits=Limits.of(self.settings),
+        )
 
     def close(self) -> None:
         """Close the node if this object opened it."""

@@ -233,6 +233,14 @@ class SerializationError(ArbiterError, TypeError):
     """
 
 
+class LimitExceededError(SerializationError):
+    """A message or result encodes, but is over a configured limit (size, nesting depth,
+    task-name length; see :mod:`arbiter_core.wire.limits`).
+
+    The message names the value, its size and the limit, and the setting that raises it.
+    """
+
+
 class WorkerLostError(ArbiterError):
     """The process running a task died before reporting a result (crash, OOM kill, kill -9)."""
 

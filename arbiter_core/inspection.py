@@ -43,8 +43,9 @@ class QueueInfo:
 class WorkerInfo:
     """One live worker (a Minion), from its latest heartbeat.
 
-    ``beat_at``, ``pool`` and ``counts`` (tasks by outcome) are None when the
-    minion's heartbeat does not carry them.
+    ``beat_at``, ``pool``, ``counts`` (tasks by outcome), ``signing`` (whether it
+    refuses unsigned messages) and ``signing_keys`` (how many secrets verify) are
+    None when the minion's heartbeat does not carry them.
     """
 
     id: str
@@ -58,6 +59,8 @@ class WorkerInfo:
     pool: str | None = None
     counts: dict[str, int] | None = None
     tasks: tuple[str, ...] = ()
+    signing: bool | None = None
+    signing_keys: int | None = None
 
     @classmethod
     def from_heartbeat(cls, worker_id: str, info: bytes) -> WorkerInfo:
@@ -69,6 +72,8 @@ class WorkerInfo:
         if not isinstance(data, dict):
             data = {}
         counts = data.get("counts")
+        signing = data.get("signing")
+        signing = signing if isinstance(signing, dict) else {}
         return cls(
             id=str(data.get("id") or worker_id),
             queue=str(data.get("queue", "?")),
@@ -83,6 +88,8 @@ class WorkerInfo:
             if isinstance(counts, dict)
             else None,
             tasks=tuple(str(t) for t in data.get("tasks") or ()),
+            signing=bool(signing["on"]) if "on" in signing else None,
+            signing_keys=_int_or_none(signing.get("keys")),
         )
 
     def uptime(self, now: float | None = None) -> float | None:
@@ -182,6 +189,11 @@ class DeadLetterInfo:
         shown = asdict(self)
         del shown["record"]
         return shown
+
+
+def signing_shown(keys: int) -> str:
+    """``off``, or ``on, N key(s) verify``, as the banner and ``arbiter workers`` say it."""
+    return f"on, {keys} key(s) verify" if keys else "off"
 
 
 def _int_or_none(value: Any) -> int | None:

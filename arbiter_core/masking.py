@@ -12,7 +12,7 @@ import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
-SECRET_PARAMETERS = frozenset({"password", "pass", "passwd", "secret", "token"})
+SECRET_PARAMETERS = frozenset({"password", "pass", "passwd", "secret", "token", "ssl_password"})
 """Query parameters whose values are masked, compared case-insensitively."""
 
 _SECRET_PARAMETER = re.compile(

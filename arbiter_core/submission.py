@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
-from arbiter_core import records, unique
+from arbiter_core import records, task_priority, unique
 from arbiter_core.errors import DeadLetteredError, MessageRejected
 from arbiter_core.node import Record, TransitionPush
 from arbiter_core.node.burial import parse_buried
@@ -102,6 +102,7 @@ def _queued(
         envelope.queue,
         endpoint.wire.encode(envelope),
         not_before,
+        task_priority.of(envelope.headers),
     )
 
 

@@ -92,6 +92,8 @@ class RedisErrors(NamedTuple):
     """NOSCRIPT: the server lost its script cache (it restarted, or SCRIPT FLUSH)."""
     refused: type[BaseException]
     """The server answered with an error (e.g. an ACL or a proxy that forbids a command)."""
+    no_permission: type[BaseException]
+    """NOPERM: the ACL user may not run the command, or touch the key or channel."""
 
     @classmethod
     def of(cls, redis_module: ModuleType) -> RedisErrors:
@@ -101,7 +103,67 @@ class RedisErrors(NamedTuple):
             errors.RedisError,
             errors.NoScriptError,
             errors.ResponseError,
+            errors.NoPermissionError,
         )
+
+    def acl_refusal(self, error: BaseException) -> bool:
+        """Whether ``error`` is an ACL's no: NOPERM, or a command inside a script that the
+        user may not run (which Redis 7.0 reports as a plain error, naming the script)."""
+        return isinstance(error, self.no_permission) or SCRIPT_REFUSAL in str(error)
+
+
+SCRIPT_REFUSAL = "can't run this command"
+"""What Redis says when a script calls a command the ACL user may not run."""
+
+
+def acl_recipe(namespace: str) -> str:
+    """The key and channel patterns an ACL user needs for ``namespace`` (docs/security.md)."""
+    return f"~{{{namespace}}}:* &{{{namespace}}}:*"
+
+
+def permission_hint(namespace: str) -> str:
+    """What to tell a user whose ACL refused a command (NOPERM names only the kind of thing
+    refused, not which key or channel, so this says what the node needs)."""
+    return (
+        f"; this node of namespace {namespace!r} touches only keys and channels starting "
+        f"with {{{namespace}}}: the Redis ACL user needs {acl_recipe(namespace)} and the "
+        "commands listed in docs/security.md ('Least privilege and TLS on Redis'), "
+        "its own and those of the Lua scripts"
+    )
+
+
+TLS_HINTS = (
+    (
+        "CERTIFICATE_VERIFY_FAILED",
+        "the server's certificate is not signed by a CA this client trusts (or does not "
+        "name this host): give the CA's certificate as ?ssl_ca_certs=/path/ca.pem",
+    ),
+    (
+        "CERTIFICATE_REQUIRED",
+        "the server asks for a client certificate (tls-auth-clients yes): give "
+        "?ssl_certfile=/path/client.pem&ssl_keyfile=/path/client.key",
+    ),
+)
+"""OpenSSL reasons a TLS connection fails on, and what the user should change."""
+
+
+def connection_hint(error: BaseException, tls: bool) -> str:
+    """A hint for a connection error whose cause is a setting, not the network (TLS)."""
+    text = str(error)
+    for reason, hint in TLS_HINTS:
+        if reason in text:
+            return f"; {hint} (see docs/security.md)"
+    if tls and "Timeout connecting" in text:
+        # a server without TLS on the port never answers the handshake (until socket_timeout)
+        return "; if the server does not speak TLS on this port, use redis:// instead"
+    if tls and "EOF occurred in violation of protocol" in text:
+        # TLS 1.3: a server refusing the client's certificate (or its absence) may just close
+        return (
+            "; the server closed the TLS connection: if it requires client certificates, "
+            "give ?ssl_certfile=/path/client.pem&ssl_keyfile=/path/client.key, signed by a "
+            "CA in its tls-ca-cert-file (see docs/security.md)"
+        )
+    return ""
 
 
 class Address(NamedTuple):

@@ -10,6 +10,12 @@ key                             type      content; who removes it
 ``{ns}:q:Q:ready``              LIST      ids ready to deliver: LPUSH new, RPOP next (FIFO);
                                           redelivered ones go back to the RPOP end. Empty
                                           (so gone) once its messages are leased
+``{ns}:q:Q:readyL``             LIST      L is 1 to 9: ids of priority level L ready to
+                                          deliver, as ``ready`` (which holds level 0); gone
+                                          once empty
+``{ns}:q:Q:levels``             ZSET      L -> L for each level whose ``readyL`` is not
+                                          empty, so a pull finds the highest in one call;
+                                          the scripts derive both names from ``ready``
 ``{ns}:q:Q:delayed``            ZSET      id -> due time (server ms); emptied as they fall due
 ``{ns}:q:Q:leases``             ZSET      id -> lease expiry (server ms); an entry leaves on
                                           ack, nack, dead letter or when the lease is reclaimed
@@ -17,10 +23,12 @@ key                             type      content; who removes it
                                           (ack or dead letter)
 ``{ns}:q:Q:meta``               HASH      id -> ``"count|enqueued_ms|receipt|record"``
                                           (record: the key of the record the message was
-                                          pushed with, claimed by pulls); deleted with the
-                                          message, like its body
+                                          pushed with, claimed by pulls), or for priority
+                                          level L > 0 ``"count|enqueued_ms|receipt|L|record"``;
+                                          deleted with the message, like its body
 ``{ns}:q:Q:dead``               STREAM    dead letters (id, body, reason, count, dead_at,
-                                          record: the bound record's key, '' for none);
+                                          record: the bound record's key, '' for none;
+                                          priority, only when not 0);
                                           at most ~``DEAD_LETTER_LIMIT`` entries, and the
                                           stream expires ``DEAD_LETTER_TTL`` after the last
                                           one; a requeue XDELs the entries it takes

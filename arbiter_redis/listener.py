@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from arbiter_core.backoff import Backoff
 from arbiter_core.errors import BrokerConnectionError, NodeClosedError
 from arbiter_core.node import EventCallback, Quick
+from arbiter_redis.connection import permission_hint
 
 if TYPE_CHECKING:
     import redis
@@ -71,8 +72,10 @@ class Listener:
     """The broadcast side of one node: its subscriptions, reader and dispatcher threads.
 
     Threads start on the first ``subscribe``. ``connection_errors`` are the redis-py
-    exceptions that mean "reconnect"; ``poll`` bounds each blocking read: a connection
-    silent that long gets a PING (see :meth:`_read`).
+    exceptions that mean "reconnect"; ``refused_errors`` those of a server that answered
+    no (an ACL forbidding the node's channels), which are logged and retried the same way,
+    so the reader outlives a misconfigured ACL and recovers once it is fixed; ``poll``
+    bounds each blocking read: a connection silent that long gets a PING (see :meth:`_read`).
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class Listener:
         node_id: str,
         *,
         connection_errors: tuple[type[BaseException], ...],
+        refused_errors: tuple[type[BaseException], ...] = (),
         confirm_timeout: float,
         poll: float,
         where: str,
@@ -91,6 +95,7 @@ class Listener:
         self._control = keys.node_control(node_id)
         self._node_id = node_id
         self._errors = connection_errors
+        self._refused = refused_errors
         self._confirm_timeout = confirm_timeout
         self._poll = poll
         self._where = where
@@ -177,8 +182,9 @@ class Listener:
         current = threading.current_thread()
         if reader is not None:
             # It may be blocked reading; a backoff wait ends by itself. If the server is gone,
-            # so is the reader's connection: it ends on its own.
-            with contextlib.suppress(*self._errors):
+            # so is the reader's connection: it ends on its own; if an ACL refuses the
+            # control channel, the reader is in a backoff wait.
+            with contextlib.suppress(*self._errors, *self._refused):
                 publish(self._control, b"")
             if reader is not current:
                 reader.join(READER_JOIN_TIMEOUT)
@@ -245,16 +251,25 @@ class Listener:
                 elif not pinged and now - heard >= self._poll:
                     pubsub.ping()
                     pinged = now
-            except self._errors as exc:
+            except (*self._errors, *self._refused) as exc:
                 if self._stopping.is_set():
                     break
                 delay = backoff.next()
-                log.warning(
-                    "lost the pub/sub connection to Redis at %s (%s); reconnecting in %.1fs",
-                    self._where,
-                    exc,
-                    delay,
-                )
+                if isinstance(exc, self._refused):
+                    log.error(
+                        "Redis at %s refused the pub/sub subscriptions (%s)%s; retrying in %.1fs",
+                        self._where,
+                        exc,
+                        permission_hint(self._keys.namespace),
+                        delay,
+                    )
+                else:
+                    log.warning(
+                        "lost the pub/sub connection to Redis at %s (%s); reconnecting in %.1fs",
+                        self._where,
+                        exc,
+                        delay,
+                    )
                 self._connection_lost(exc)
                 _close_quietly(pubsub)
                 pubsub = None

@@ -35,6 +35,7 @@ from arbiter_core.node import (
     BROADCAST,
     CROSS_PROCESS,
     PERSISTENT,
+    PRIORITY,
     PURGED,
     QUEUE,
     STATE,
@@ -136,7 +137,7 @@ class RedisEventNode(EventNode):
     ``requeue_dead_letters`` still end and revive them, through the composed node.
     """
 
-    capabilities = frozenset({BROADCAST, QUEUE, STATE, CROSS_PROCESS, PERSISTENT})
+    capabilities = frozenset({BROADCAST, QUEUE, STATE, CROSS_PROCESS, PERSISTENT, PRIORITY})
 
     def __init__(
         self,
@@ -205,6 +206,7 @@ class RedisEventNode(EventNode):
             self._keys,
             self._node_id,
             connection_errors=self._errors.connection,
+            refused_errors=(self._errors.refused,),
             confirm_timeout=socket_timeout,
             poll=connection.HEALTH_CHECK_INTERVAL,
             where=self._url,
@@ -274,8 +276,14 @@ class RedisEventNode(EventNode):
                 f"cannot reach Redis at {self._url} ({what}): {exc} (tried for about "
                 f"{self._broker_timeout:g}s; the broker_timeout setting, "
                 "ARBITER_BROKER_TIMEOUT, sets how long)"
+                + connection.connection_hint(exc, self._url.startswith("rediss:"))
             ) from exc
         except self._errors.any as exc:
+            if self._errors.acl_refusal(exc):
+                raise BrokerError(
+                    f"Redis at {self._url} refused {what} (NOPERM): {exc}"
+                    + connection.permission_hint(self.namespace)
+                ) from exc
             raise BrokerError(f"Redis at {self._url} failed {what}: {exc}") from exc
 
     def _new_id(self) -> str:
@@ -295,12 +303,14 @@ class RedisEventNode(EventNode):
         self._call("unsubscribe", lambda: self._listener.unsubscribe(event, callback))
 
     # ------------------------------------------------------------------ work queues
-    def _push(self, queue: str, body: bytes, not_before: float | None) -> str:
+    def _push(self, queue: str, body: bytes, not_before: float | None, priority: int = 0) -> str:
         message_id = self._new_id()
         keys = self._keys.queue(queue)
+        level = priority or ""
 
         def push() -> None:
-            self._scripts.push(keys=keys, args=[message_id, body, self._clock.due(not_before)])
+            due = self._clock.due(not_before)
+            self._scripts.push(keys=keys, args=[message_id, body, due, level])
 
         self._call("push", push)
         return message_id
@@ -560,8 +570,11 @@ class RedisEventNode(EventNode):
         def info() -> dict[Any, Any]:
             try:
                 reply: dict[Any, Any] = self._client.info("server")
-            except self._errors.refused:  # INFO forbidden (an ACL, a proxy): still Redis
-                return {}
+            except self._errors.refused:  # INFO forbidden (-@dangerous ACLs, a proxy)
+                try:  # HELLO without a version changes nothing and names the server too
+                    return replies.hello_info(self._client.execute_command("HELLO"))
+                except self._errors.refused:
+                    return {}
             return reply
 
         return replies.server_info(self._call("server_info", info))
@@ -652,7 +665,9 @@ class RedisEventNode(EventNode):
 
         def run() -> Any:
             due = self._clock.due(item.not_before)
-            return self._scripts.transition_and_push(keys=keys, args=[*args, due])
+            return self._scripts.transition_and_push(
+                keys=keys, args=[*args, due, item.priority or ""]
+            )
 
         return bool(self._call("transition_and_push", run))
 
@@ -661,14 +676,14 @@ class RedisEventNode(EventNode):
         if not items:
             self._call("transition_and_push_many", lambda: None)
             return []
-        prepared = [(*self._push_call(item), item.not_before) for item in items]
+        prepared = [(*self._push_call(item), item.not_before, item.priority) for item in items]
 
-        def run(batch: list[tuple[list[str], list[Any], float | None]]) -> Any:
+        def run(batch: list[tuple[list[str], list[Any], float | None, int]]) -> Any:
             keys: list[str] = []
             args: list[Any] = []
-            for item_keys, item_args, not_before in batch:
+            for item_keys, item_args, not_before, priority in batch:
                 keys += item_keys
-                args += [*item_args, self._clock.due(not_before)]
+                args += [*item_args, self._clock.due(not_before), priority or ""]
             return self._scripts.transition_and_push_many(keys=keys, args=args)
 
         written: list[bool] = []
@@ -679,7 +694,8 @@ class RedisEventNode(EventNode):
         return written
 
     def _push_call(self, item: TransitionPush) -> tuple[list[str], list[Any]]:
-        """KEYS and ARGV (but the due time) of one item of the scripts that write and push."""
+        """KEYS and ARGV (but the due time and level) of one item of the scripts that write
+        and push."""
         args = self._transition_args(item.record, item.ttl, item.expect)
         keys = [self._keys.record(item.key), *self._keys.queue(item.queue)]
         return keys, [*args, self._new_id(), item.body]
@@ -730,15 +746,15 @@ class RedisEventNode(EventNode):
                 pushes[-BATCH:], delivery, outcome, lease, max_messages, claim
             )
             return head + tail, written, taken
-        prepared = [(*self._push_call(item), item.not_before) for item in pushes]
+        prepared = [(*self._push_call(item), item.not_before, item.priority) for item in pushes]
         finish_keys, finish_args = self._finish_call(delivery, outcome)
 
         def run() -> list[Any]:
             keys: list[str] = []
             args: list[Any] = [len(prepared)]
-            for item_keys, item_args, not_before in prepared:
+            for item_keys, item_args, not_before, priority in prepared:
                 keys += item_keys
-                args += [*item_args, self._clock.due(not_before)]
+                args += [*item_args, self._clock.due(not_before), priority or ""]
             pull = self._pull_args(max_messages, lease, claim)
             reply: list[Any] = self._scripts.transition_push_ack_and_pull(
                 keys=keys + finish_keys, args=args + finish_args + pull
@@ -778,6 +794,10 @@ class RedisEventNode(EventNode):
         self._call(
             "remove_worker", lambda: self._scripts.remove_worker(keys=keys, args=[worker_id])
         )
+
+    def _now(self) -> float:
+        """The server's clock: the offset the due times use (a TIME now and then)."""
+        return time.time() + self._call("now", self._clock.offset)
 
 
 def create_node(url: str, settings: Settings) -> RedisEventNode:

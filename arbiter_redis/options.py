@@ -113,11 +113,17 @@ URL_QUERY_OPTIONS = frozenset(
         "ssl_ca_path",
         "ssl_certfile",
         "ssl_keyfile",
+        "ssl_password",
         "ssl_min_version",
         "ssl_ciphers",
     }
 )
-"""Query parameters a Redis URL may carry (redis-py's ``from_url`` reads them)."""
+"""Query parameters a Redis URL may carry (redis-py's ``from_url`` reads them).
+
+The ``ssl_*`` ones need ``rediss://``: ``ssl_ca_certs`` (the CA file that signed the
+server's certificate), ``ssl_certfile`` and ``ssl_keyfile`` (this client's certificate
+and key, for a server with ``tls-auth-clients yes``), ``ssl_password`` (the key's
+passphrase; masked wherever the URL is shown, like ``password``)."""
 
 
 # --- carrier-io/arbiter's RedisEventNode -------------------------------------------------------

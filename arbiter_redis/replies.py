@@ -75,6 +75,7 @@ def dead_letters(
                 delivery_count=int(fields["count"]),
                 dead_at=int(fields["dead_at"]) / 1000 - offset,
                 record=record[len(records) :] if record.startswith(records) else None,
+                priority=int(fields.get("priority", 0)),  # written only when not 0
             )
         )
     return letters
@@ -83,6 +84,15 @@ def dead_letters(
 def workers(reply: list[Any]) -> dict[str, bytes]:
     """The live_workers script's reply: worker id, info, worker id, info..."""
     return {text(reply[i]): bytes(reply[i + 1]) for i in range(0, len(reply), 2)}
+
+
+def hello_info(reply: Any) -> dict[str, Any]:
+    """HELLO's reply (a map on RESP3, flat pairs on RESP2) in INFO's field names, for
+    :func:`server_info` when an ACL forbids INFO."""
+    if not isinstance(reply, dict):
+        reply = dict(zip(reply[::2], reply[1::2], strict=True))
+    fields = {text(k): v for k, v in reply.items()}
+    return {"redis_version": fields.get("version", "?"), "redis_mode": fields.get("mode")}
 
 
 def server_info(info: dict[Any, Any]) -> dict[str, str]:

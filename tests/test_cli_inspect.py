@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from cli_support import START_TIMEOUT, AppMinion, CommandLine
@@ -105,6 +107,33 @@ def test_apply_then_status_then_wait(served: tuple) -> None:
     assert (status["state"], status["result"], status["name"]) == ("succeeded", 42, "add")
 
 
+def test_apply_with_countdown_expires_and_unique_key(served: tuple) -> None:
+    arbiter, _, _ = served
+    started = time.time()
+    done = arbiter("apply", "add", "1", "2", "--countdown", "1", "--wait", "--json")
+    [status] = json.loads(done.stdout)["results"]
+    assert status["result"] == 3 and status["started_at"] - started >= 1, status
+    # An expiry before the start is refused at once, naming the problem.
+    done = arbiter("apply", "add", "1", "--countdown", "2", "--expires", "1", check=1)
+    assert "expires" in done.stderr and "Traceback" not in done.stderr
+    soon = (datetime.now(timezone.utc) + timedelta(seconds=1)).isoformat()
+    expired = arbiter("apply", "add", "5", "--eta", soon, "--expires", "0.1", check=1)
+    assert "must come after the start" in expired.stderr
+    naive = arbiter("apply", "add", "5", "--eta", "2026-12-01T09:00:00", check=1)
+    assert "timezone-aware" in naive.stderr
+    bad = arbiter("apply", "add", "5", "--eta", "tomorrow", check=2)
+    assert "not an ISO 8601 time" in bad.stderr
+    # A second apply with the same key while the first waits gives the first one's id.
+    key = f"nightly-{time.time_ns()}"
+    first = arbiter("apply", "add", "1", "1", "--countdown", "2", "--unique-key", key).stdout
+    again = arbiter("apply", "add", "9", "9", "--unique-key", key).stdout
+    assert first.strip() == again.strip() and ID.match(first.strip())
+    assert arbiter("wait", first.strip(), "--timeout", "30").stdout.split()[1:] == [
+        "succeeded",
+        "2",
+    ]
+
+
 def test_a_failed_task_exits_1_with_its_error(served: tuple) -> None:
     arbiter, _, _ = served
     done = arbiter("apply", "fail", "--wait", check=1)
@@ -140,6 +169,16 @@ def test_workers_lists_the_minion(served: tuple) -> None:
     [worker] = json.loads(arbiter("workers", "--json").stdout)
     assert (worker["pid"], worker["queue"], worker["slots"]) == (minion.pid, "default", 2)
     assert worker["uptime"] >= 0
+
+
+def test_workers_shows_whether_each_worker_refuses_unsigned_messages(served: tuple) -> None:
+    arbiter, minion, _ = served
+    lines = arbiter("workers").stdout.splitlines()
+    assert "SIGNING" in lines[0].split()
+    [row] = [line for line in lines[1:] if f":{minion.pid}:" in line]
+    assert " off " in row, "this minion has no signing secret"
+    [worker] = json.loads(arbiter("workers", "--json").stdout)
+    assert (worker["signing"], worker["signing_keys"]) == (False, 0)
 
 
 def test_queues_purge_and_the_warning_of_an_unserved_queue(served: tuple) -> None:

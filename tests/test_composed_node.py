@@ -16,6 +16,7 @@ from arbiter_core.node import (
     BROADCAST,
     BURIED_EVENT,
     DEAD,
+    PRIORITY,
     PURGED,
     QUEUE,
     STATE,
@@ -74,7 +75,7 @@ def test_queues_go_to_the_broker_and_state_to_the_state_node(
 
 
 def test_capabilities_and_url(composed: ComposedNode, urls: tuple[str, str]) -> None:
-    assert composed.capabilities == frozenset({BROADCAST, QUEUE, STATE})
+    assert composed.capabilities == frozenset({BROADCAST, QUEUE, STATE, PRIORITY})
     assert composed.url == f"{urls[0]} (state: {urls[1]})"
 
 

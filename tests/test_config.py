@@ -51,8 +51,17 @@ def test_every_setting_has_an_environment_variable_and_a_parser(tmp_path: Path) 
         "ARBITER_BROKER_TIMEOUT": "1.5",
         "ARBITER_SERIALIZER": "pickle",
         "ARBITER_SIGNING_SECRET": "s3cret",
+        "ARBITER_MAX_MESSAGE_SIZE": "1000",
+        "ARBITER_MAX_RESULT_SIZE": "2000",
+        "ARBITER_MAX_NESTING_DEPTH": "8",
+        "ARBITER_MAX_TASK_NAME_LENGTH": "50",
     }
-    assert sorted(environ) == sorted(env_var(f.name) for f in dataclasses.fields(Settings))
+    rotation = {"ARBITER_SIGNING_SECRETS": "new,old"}  # instead of ARBITER_SIGNING_SECRET
+    assert sorted({**environ, **rotation}) == sorted(
+        env_var(f.name) for f in dataclasses.fields(Settings)
+    )
+    rolled = {k: v for k, v in environ.items() if k != "ARBITER_SIGNING_SECRET"} | rotation
+    assert resolve_settings(cwd=tmp_path, environ=rolled).settings.signing_keys == ("new", "old")
     resolved = resolve_settings(cwd=tmp_path, environ=environ)
     assert resolved.settings == Settings(
         broker_url="redis://h:1/0",
@@ -64,6 +73,10 @@ def test_every_setting_has_an_environment_variable_and_a_parser(tmp_path: Path) 
         broker_timeout=1.5,
         serializer="pickle",
         signing_secret="s3cret",
+        max_message_size=1000,
+        max_result_size=2000,
+        max_nesting_depth=8,
+        max_task_name_length=50,
     )
     assert resolved.sources["lease"] == "environment ARBITER_LEASE"
 
@@ -86,6 +99,11 @@ def test_an_argument_beats_the_environment_which_beats_the_file(tmp_path: Path) 
         "broker_timeout": "default",
         "serializer": "default",
         "signing_secret": "default",
+        "signing_secrets": "default",
+        "max_message_size": "default",
+        "max_result_size": "default",
+        "max_nesting_depth": "default",
+        "max_task_name_length": "default",
     }
 
 

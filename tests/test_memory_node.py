@@ -16,7 +16,7 @@ import pytest
 
 from arbiter_core.conformance import EventNodeContract, Inbox
 from arbiter_core.errors import ConfigurationError, NodeClosedError
-from arbiter_core.node import BROADCAST, QUEUE, STATE, EventNode, Record
+from arbiter_core.node import BROADCAST, PRIORITY, QUEUE, STATE, EventNode, Record
 from arbiter_core.settings import Settings
 from arbiter_local.memory import MemoryEventNode, create_node
 
@@ -159,7 +159,7 @@ def test_create_node_honours_settings() -> None:
 
 
 def test_capabilities() -> None:
-    assert MemoryEventNode.capabilities == frozenset({BROADCAST, QUEUE, STATE})
+    assert MemoryEventNode.capabilities == frozenset({BROADCAST, QUEUE, STATE, PRIORITY})
 
 
 @pytest.mark.parametrize("bad", [0, -1])

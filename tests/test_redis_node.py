@@ -25,6 +25,7 @@ from arbiter_core.node import (
     BROADCAST,
     CROSS_PROCESS,
     PERSISTENT,
+    PRIORITY,
     QUEUE,
     STATE,
     Claim,
@@ -189,7 +190,7 @@ def test_namespace_cannot_break_the_hash_tag() -> None:
 
 def test_capabilities() -> None:
     assert RedisEventNode.capabilities == frozenset(
-        {BROADCAST, QUEUE, STATE, CROSS_PROCESS, PERSISTENT}
+        {BROADCAST, QUEUE, STATE, CROSS_PROCESS, PERSISTENT, PRIORITY}
     )
 
 

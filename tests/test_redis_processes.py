@@ -67,7 +67,13 @@ def test_two_minion_processes_compete_and_each_task_runs_once(
     first = minions.start(redis_url, redis_namespace, workers=2)
     second = minions.start(redis_url, redis_namespace, workers=2)
     wait_registered(arbiter.node, first, second)
-    assert arbiter.workers()["default"] == {"workers": 2, "total": 4, "active": 0, "available": 4}
+    assert arbiter.workers()["default"] == {
+        "workers": 2,
+        "total": 4,
+        "active": 0,
+        "available": 4,
+        "signing": 0,
+    }
 
     # 40 tasks of 50 ms on 4 slots: one minion alone holds at most 2 at a time.
     ids = [arbiter.apply("work", task_args=[f"t{i}", 0.05])[0] for i in range(40)]
@@ -115,7 +121,9 @@ def test_workers_shows_both_minion_processes(
     second = minions.start(redis_url, redis_namespace, workers=3, lease=1.5)
     wait_registered(arbiter.node, first, second)
 
-    assert arbiter.workers() == {"default": {"workers": 2, "total": 5, "active": 0, "available": 5}}
+    assert arbiter.workers() == {
+        "default": {"workers": 2, "total": 5, "active": 0, "available": 5, "signing": 0}
+    }
     infos = [json.loads(info) for info in arbiter.node.live_workers().values()]
     assert sorted((i["pid"], i["slots"]) for i in infos) == sorted(
         [(first.pid, 2), (second.pid, 3)]

@@ -154,6 +154,25 @@ timeout_option = click.option(
 )
 
 
+def _datetime(text: str, option: str) -> datetime.datetime:
+    """An ISO 8601 time; one without a UTC offset is refused by ``apply`` (ambiguous)."""
+    try:
+        return datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not an ISO 8601 time, e.g. 2026-12-01T09:00:00+00:00",
+            param_hint=option,
+        ) from None
+
+
+def _moment(text: str) -> float | datetime.datetime:
+    """``--expires``: seconds from now, or an ISO 8601 time."""
+    try:
+        return float(text)
+    except ValueError:
+        return _datetime(text, "--expires")
+
+
 # -- the commands
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("name")
@@ -162,6 +181,27 @@ timeout_option = click.option(
 @click.option("--count", type=click.IntRange(min=1), default=1, help="Runs to queue.")
 @click.option("--queue", default="default", show_default=True, help="The queue to put them on.")
 @click.option("--wait", "wait_", is_flag=True, help="Wait for the results and print them.")
+@click.option(
+    "--countdown",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Start no sooner than this many seconds from now.",
+)
+@click.option(
+    "--eta",
+    metavar="DATETIME",
+    help="Start no sooner than this ISO 8601 time with a UTC offset (2026-12-01T09:00+01:00).",
+)
+@click.option(
+    "--expires",
+    metavar="SECONDS|DATETIME",
+    help="Never start after this: seconds from now, or an ISO 8601 time with a UTC offset.",
+)
+@click.option(
+    "--unique-key",
+    metavar="KEY",
+    help="Queue it only if no task applied with KEY is queued or running (else print its id).",
+)
 @timeout_option
 @broker_option
 @json_option
@@ -174,6 +214,10 @@ def apply(
     count: int,
     queue: str,
     wait_: bool,
+    countdown: float | None,
+    eta: str | None,
+    expires: str | None,
+    unique_key: str | None,
     timeout: float | None,
     broker: str | None,
     as_json: bool,
@@ -181,7 +225,10 @@ def apply(
     """Queue task NAME with ARGS (each read as JSON, else as a string): `arbiter apply add 2 3`.
 
     Prints the task ids; with --wait, each result as it finishes (exit 1 unless all
-    succeeded). Warns when no live minion serves the queue.
+    succeeded). Warns when no live minion serves the queue. --countdown/--eta delay
+    the start, --expires ends it ``expired`` if no minion started it by then, and
+    --unique-key prints the id of the task holding the key instead of queuing another
+    (see ``Arbiter.apply``).
     """
     show_warnings()
     kwargs: dict[str, Any] = {}
@@ -195,7 +242,17 @@ def apply(
     task_args = [parse_argument(arg) for arg in args]
     with arbiter_for(ctx, broker) as arbiter:
         try:
-            ids = arbiter.apply(name, count, task_args, kwargs, queue=queue)
+            ids = arbiter.apply(
+                name,
+                count,
+                task_args,
+                kwargs,
+                queue=queue,
+                countdown=countdown,
+                eta=None if eta is None else _datetime(eta, "--eta"),
+                expires=None if expires is None else _moment(expires),
+                unique_key=unique_key,
+            )
         except (SerializationError, ValueError, TypeError) as exc:
             raise click.ClickException(str(exc)) from exc
         if not wait_:
@@ -376,15 +433,16 @@ def _tasks_of(arbiter: Any, ids: list[str]) -> list[str]:
 @json_option
 @click.pass_context
 def workers(ctx: click.Context, broker: str | None, as_json: bool) -> None:
-    """List the live workers: queue, host, pid, busy/slots, last beat, uptime."""
+    """List the live workers: queue, host, pid, busy/slots, last beat, uptime, signing."""
     with arbiter_for(ctx, broker) as arbiter:
         found = arbiter.worker_list()
     if answered_early(as_json, [worker.as_dict() for worker in found], found, "no live workers"):
         return
     with_pool = any(worker.pool for worker in found)
     with_counts = any(worker.counts for worker in found)
+    with_signing = any(worker.signing is not None for worker in found)
     header = ["ID", "QUEUE", "HOST", "PID", "BUSY/SLOTS", "LAST BEAT", "UPTIME"]
-    header += ["POOL"] * with_pool + ["TASKS"] * with_counts
+    header += ["POOL"] * with_pool + ["SIGNING"] * with_signing + ["TASKS"] * with_counts
     rows = []
     for worker in found:
         row = [
@@ -398,6 +456,9 @@ def workers(ctx: click.Context, broker: str | None, as_json: bool) -> None:
         ]
         if with_pool:
             row.append(worker.pool or "-")
+        if with_signing:
+            keys = worker.signing_keys or 0
+            row.append("-" if worker.signing is None else f"on ({keys} keys)" if keys else "off")
         if with_counts:
             counts = worker.counts or {}
             row.append(" ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "-")

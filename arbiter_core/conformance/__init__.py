@@ -29,7 +29,9 @@ subclass for a slow or remote broker. A backend that serves only some faces
 (a broker with no state store) combines the parts it has:
 :class:`BroadcastContract`, :class:`QueueContract`, :class:`StateContract`,
 :class:`CombinedContract`, :class:`BurialContract`, :class:`OperationsContract` (the
-operator's tools: queue stats, purge, dead-letter requeue), :class:`LifecycleContract`,
+operator's tools: queue stats, purge, dead-letter requeue), :class:`PriorityContract`
+(message priorities; a node without the ``PRIORITY`` capability has its ordering tests
+skipped with that reason, and its FIFO fallback checked), :class:`LifecycleContract`,
 :class:`ArgumentsContract` (the last passes for any subclass of ``EventNode``: the base
 class checks the arguments before a backend's protected methods see them).
 
@@ -43,6 +45,7 @@ from arbiter_core.conformance.burial_contract import BurialContract
 from arbiter_core.conformance.combined_contract import CombinedContract
 from arbiter_core.conformance.contract import EventNodeContract, LifecycleContract
 from arbiter_core.conformance.operations_contract import OperationsContract
+from arbiter_core.conformance.priority_contract import PriorityContract
 from arbiter_core.conformance.queue_contract import QueueContract
 from arbiter_core.conformance.state_contract import StateContract
 from arbiter_core.conformance.support import ContractBase, Inbox, NodeFactory
@@ -58,6 +61,7 @@ __all__ = [
     "LifecycleContract",
     "NodeFactory",
     "OperationsContract",
+    "PriorityContract",
     "QueueContract",
     "StateContract",
 ]

@@ -12,6 +12,7 @@ from arbiter_core.conformance.broadcast_contract import BroadcastContract
 from arbiter_core.conformance.burial_contract import BurialContract
 from arbiter_core.conformance.combined_contract import CombinedContract
 from arbiter_core.conformance.operations_contract import OperationsContract
+from arbiter_core.conformance.priority_contract import PriorityContract
 from arbiter_core.conformance.queue_contract import QueueContract
 from arbiter_core.conformance.state_contract import StateContract
 from arbiter_core.conformance.support import ContractBase, Inbox, NodeFactory, in_thread, unique
@@ -101,6 +102,7 @@ class EventNodeContract(
     StateContract,
     CombinedContract,
     OperationsContract,
+    PriorityContract,
     BurialContract,
     LifecycleContract,
     ArgumentsContract,

@@ -223,6 +223,21 @@ class StateContract(ContractBase):
         other.remove_worker(unique("never registered"))
         assert set(self.ours(node, leaving, staying)) == {staying}
 
+    clock_tolerance = 1.0
+    """Seconds a store's clock may stand from this machine's (raise it for a remote store)."""
+
+    def test_now_is_one_clock_that_every_node_reads(self, new_node: NodeFactory) -> None:
+        first, second = new_node(), new_node()
+        before = time.time()
+        readings = [first.now(), second.now(), first.now()]
+        after = time.time()
+        for reading in readings:
+            assert before - self.clock_tolerance <= reading <= after + self.clock_tolerance
+        assert abs(readings[1] - readings[0]) < 0.25, "two nodes of one store read one clock"
+        assert readings[2] >= readings[0] - 0.005, "it does not run backwards"
+        time.sleep(0.05)
+        assert 0.04 <= first.now() - readings[2] <= 1.0, "it advances in seconds"
+
     def test_closed_node_refuses_state_calls(self, node: EventNode) -> None:
         node.close()
         key = unique("key")

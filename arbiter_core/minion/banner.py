@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from arbiter_core.inspection import signing_shown
 from arbiter_core.node import EventNode
 from arbiter_core.settings import Settings
 
@@ -39,10 +40,12 @@ def log_banner(
     periodic: Sequence[Mapping[str, Any]] = (),
     rpc: Iterable[str] = (),
     rpc_workers: int = 0,
+    rate_limits: Mapping[str, str] | None = None,
 ) -> None:
-    """Log the start banner: version, broker, namespace, queue, pool, signing, tasks, the
-    periodic tasks with their schedules (as the minion publishes them), and the RPC
-    functions with the threads that answer them."""
+    """Log the start banner: version, broker, namespace, queue, pool, signing (on or off,
+    and how many keys verify: never the keys), tasks, the periodic tasks with their
+    schedules (as the minion publishes them), the RPC functions with the threads
+    that answer them, and the rate-limited tasks with their limits."""
     if not log.isEnabledFor(logging.INFO):
         return
     names = sorted(tasks)
@@ -56,11 +59,13 @@ def log_banner(
         "queue": queue,
         "pool": pool,
         "slots": slots,
-        "signing": settings.signing_secret is not None,
+        "signing": bool(settings.signing_keys),
+        "signing_keys": len(settings.signing_keys),
         "tasks": names,
         "periodic": scheduled,
         "rpc": rpc_names,
         "rpc_workers": rpc_workers,
+        "rate_limits": dict(rate_limits or {}),
     }
     lines = [
         f"arbiter {fields['version']} minion {worker_id} starting",
@@ -68,7 +73,7 @@ def log_banner(
         f"  namespace: {node.namespace}",
         f"  queue:     {queue}",
         f"  pool:      {pool}, {slots} slot(s)",
-        f"  signing:   {'on' if fields['signing'] else 'off'}",
+        f"  signing:   {signing_shown(len(settings.signing_keys))}",
         f"  tasks:     {', '.join(names) or '(none registered)'}",
     ]
     if scheduled:
@@ -76,4 +81,7 @@ def log_banner(
         lines.append(f"  periodic:  {shown}")
     if rpc_names:
         lines.append(f"  rpc:       {', '.join(rpc_names)} ({rpc_workers} thread(s))")
+    if rate_limits:
+        shown = ", ".join(f"{name} ({limit})" for name, limit in sorted(rate_limits.items()))
+        lines.append(f"  rate limits: {shown}")
     log.info("%s", "\n".join(lines), extra=fields)

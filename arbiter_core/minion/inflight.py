@@ -99,6 +99,12 @@ class InFlightTasks:
                     del self._early_kills[next(iter(self._early_kills))]
             return item
 
+    def take_early_kill(self, task_id: str) -> bool:
+        """Whether a kill came for ``task_id``, not running here (then forgotten): a task
+        about to be sent back to the queue instead of started asks this."""
+        with self.lock:
+            return bool(self._early_kills) and self._take_early_kill(task_id)
+
     def _take_early_kill(self, task_id: str) -> bool:
         """Whether a kill came for ``task_id`` before it started here (then forgotten);
         the caller holds the lock."""

@@ -37,6 +37,7 @@ from arbiter_core.plugins import PluginRegistry
 from arbiter_core.retry import RetryPolicy
 from arbiter_core.rpc import DEFAULT_RPC_WORKERS, RpcFunctions
 from arbiter_core.task import Seconds
+from arbiter_core.task_priority import task_level
 from arbiter_core.wire import Envelope
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ class Minion(Endpoint):
         delay: Seconds | None = None,
         timeout: Seconds | None = None,
         retry: RetryPolicy | None = None,
+        priority: int = 0,
+        rate_limit: str | float | None = None,
     ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
 
     def task(
@@ -99,13 +102,20 @@ class Minion(Endpoint):
         delay: Seconds | None = None,
         timeout: Seconds | None = None,
         retry: RetryPolicy | None = None,
+        priority: int = 0,
+        rate_limit: str | float | None = None,
     ) -> Any:
         """Register the decorated function under ``name`` (default: ``module.qualname``).
 
         ``retries`` further attempts after a failure, each ``delay`` later, or a
         :class:`~arbiter_core.retry.RetryPolicy` as ``retry`` (backoff, cap,
-        jitter); ``timeout`` bounds each attempt. ``async def`` functions are run
-        on an event loop of their own.
+        jitter); ``timeout`` bounds each attempt. ``rate_limit`` (``"100/m"``,
+        ``"20/s"``, ``"5/h"``) caps how often the task starts, across every minion
+        (see :mod:`arbiter_core.rate_limit`); a task waiting for its turn holds no
+        worker slot. ``async def`` functions are run on an event loop of their own.
+        ``priority`` (0 to 9, higher first) is the
+        level ``add.delay()`` and ``add.apply()`` queue it at unless they pass one
+        (``Arbiter.apply`` by name does not know it: pass ``priority=`` there).
 
         Returns a :class:`~arbiter_core.minion.task_function.TaskFunction`: callable
         exactly as the function (which stays its ``__wrapped__``), and also
@@ -114,11 +124,15 @@ class Minion(Endpoint):
         """
         if callable(name):  # used bare: @app.task
             return self._register_task(name, None)
+        level = task_level(priority, name)
 
         def register(function: Callable[P, R]) -> TaskFunction[P, R]:
-            return self._register_task(
-                function, name, retries=retries, delay=delay, timeout=timeout, retry=retry
-            )
+            registered = self._register_task(
+                function, name, retries=retries, delay=delay, timeout=timeout, retry=retry,
+                rate_limit=rate_limit,
+            )  # fmt: skip
+            registered.priority = level
+            return registered
 
         return register
 
@@ -137,9 +151,11 @@ class Minion(Endpoint):
         delay: Seconds | None = None,
         timeout: Seconds | None = None,
         retry: RetryPolicy | None = None,
+        rate_limit: str | float | None = None,
     ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]:
         """Register the decorated function as a task (as :meth:`task` does, with the same
-        ``name``, ``retries``, ``delay``, ``timeout`` and ``retry``) fired on a schedule.
+        ``name``, ``retries``, ``delay``, ``timeout``, ``retry`` and ``rate_limit``) fired
+        on a schedule.
 
         Give a ``cron`` expression (``"*/5 * * * *"``, read in the zone ``tz``: an IANA
         name or a ``tzinfo``) or ``every`` (seconds or a timedelta, at least 1 s; the
@@ -177,8 +193,9 @@ class Minion(Endpoint):
             )
             self.periodic_table.check(entry)
             registered = self._register_task(
-                function, task_name, retries=retries, delay=delay, timeout=timeout, retry=retry
-            )
+                function, task_name, retries=retries, delay=delay, timeout=timeout, retry=retry,
+                rate_limit=rate_limit,
+            )  # fmt: skip
             self.periodic_table.add(entry)
             return registered
 
@@ -270,6 +287,7 @@ class Minion(Endpoint):
             self.worker_id, self.node, self.settings,
             queue=served, pool=pool, slots=workers, tasks=self.tasks,
             periodic=self.periodic_table.published(served),
+            rate_limits=self.tasks.rate_limits(),
             rpc=self.rpc_functions, rpc_workers=rpc_workers,
         )  # fmt: skip
         try:

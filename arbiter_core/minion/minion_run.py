@@ -214,9 +214,10 @@ class MinionRun:
         ``id``, ``host``, ``pid``; ``queue`` served; ``pool`` (its name) and ``slots``;
         ``busy`` (slots running a task now); ``tasks`` (registered names);
         ``started_at`` and ``beat_at`` (``time.time()`` of the run's start and of
-        this beat); ``periodic`` (only when it has any), the periodic tasks it fires,
-        as ``arbiter periodic`` lists them; ``rpc`` (only when it has any), the names
-        of the RPC functions it answers; ``counts``, how this run's tasks ended so
+        this beat); ``signing``, ``{"on": bool, "keys": int}`` (how many secrets
+        verify, never the secrets); ``periodic`` (only when it has any), the periodic
+        tasks it fires, as ``arbiter periodic`` lists them; ``rpc`` (only when it has
+        any), the names of the RPC functions it answers; ``counts``, how this run's tasks ended so
         far: ``{"succeeded", "failed", "retried", "dead", "cancelled"}`` → int;
         ``recent_failures``, the last ten failed tasks, oldest first:
         ``{"id", "task", "error", "at"}`` (``error`` is ``Type: message``, ``at`` a
@@ -226,6 +227,7 @@ class MinionRun:
             {"periodic": self.periodic.published(self.context.queue)} if self.periodic else {}
         )
         rpc = {"rpc": sorted(self.rpc.functions)} if len(self.rpc.functions) else {}
+        wire = self.context.wire
         return json.dumps(
             {
                 "id": self.context.worker_id,
@@ -238,6 +240,7 @@ class MinionRun:
                 "pid": os.getpid(),
                 "started_at": self.started_at,
                 "beat_at": time.time(),
+                "signing": {"on": wire.signing, "keys": wire.verifying_keys},
                 **self.outcomes.counts.snapshot(),
                 **periodic,
                 **rpc,

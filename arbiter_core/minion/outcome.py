@@ -32,9 +32,14 @@ from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
-from arbiter_core import composition, records, submission, timing, unique
+from arbiter_core import composition, records, submission, task_priority, timing, unique
 from arbiter_core.dag.headers import call_retry
-from arbiter_core.errors import DeadLetteredError, SerializationError, TaskCancelledError
+from arbiter_core.errors import (
+    DeadLetteredError,
+    LimitExceededError,
+    SerializationError,
+    TaskCancelledError,
+)
 from arbiter_core.minion.counts import TaskCounts
 from arbiter_core.minion.describe import traceback_text
 from arbiter_core.minion.follow_ups import FollowUps
@@ -115,10 +120,13 @@ class Outcomes:
             except SerializationError as exc:
                 error = self._unencodable(envelope, value, exc)
             else:
-                return self.store(
-                    item.delivery, envelope, records.SUCCEEDED, result=value,
-                    started_at=item.started_at, take_next=take_next, record=record,
-                )  # fmt: skip
+                too_big = self.wire.limits.result_too_big(len(record.data))
+                if too_big is None:
+                    return self.store(
+                        item.delivery, envelope, records.SUCCEEDED, result=value,
+                        started_at=item.started_at, take_next=take_next, record=record,
+                    )  # fmt: skip
+                error = self._oversize(envelope, too_big)
         if isinstance(error, TaskCancelledError):
             state = records.CANCELLED
         elif call_retry(envelope.headers, item.definition.retry).allows(envelope.attempt):
@@ -265,6 +273,7 @@ class Outcomes:
             queue=self.context.queue,
             body=self.wire.encode(envelope),
             not_before=not_before,
+            priority=task_priority.of(envelope.headers),  # a retry keeps the task's level
         )
         if written:
             self.counts.add("retried")
@@ -282,6 +291,14 @@ class Outcomes:
                 delay=delay,
             )
         self.node.ack(item.delivery)
+
+    def _oversize(self, envelope: Envelope, problem: str) -> Exception:
+        """The error of a task whose value encodes but is too big to store: it fails,
+        and its record holds this error instead of the value."""
+        return LimitExceededError(
+            f"task {envelope.task!r} returned a value too big to store: {problem}; store "
+            "big data elsewhere (a file, an object store) and return a reference to it"
+        )
 
     def _unencodable(self, envelope: Envelope, value: Any, exc: SerializationError) -> Exception:
         """The error of a task whose value cannot be stored, naming the part that fails."""

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from arbiter_core.errors import TaskDefinitionError, UnknownTaskError
 from arbiter_core.minion.task_function import plain_function
+from arbiter_core.rate_limit import RateLimit, parse_rate_limit
 from arbiter_core.retry import NO_RETRY, RetryPolicy, retry_policy
 from arbiter_core.seconds import Seconds, to_seconds
 
@@ -17,12 +18,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass(frozen=True, slots=True)
 class TaskDefinition:
-    """A registered function, how it is retried after a failure, and how long an attempt may run."""
+    """A registered function, how it is retried after a failure, how long an attempt may
+    run, and how often it may start across every minion (``rate_limit``, None: no limit)."""
 
     name: str
     function: Callable[..., Any]
     retry: RetryPolicy = NO_RETRY
     timeout: float | None = None
+    rate_limit: RateLimit | None = None
 
     @property
     def retries(self) -> int:
@@ -61,8 +64,10 @@ class TaskRegistry:
         delay: Seconds | None = None,
         timeout: Seconds | None = None,
         retry: RetryPolicy | None = None,
+        rate_limit: str | float | None = None,
     ) -> TaskDefinition:
-        """Register ``function`` as ``name``; retried per ``retry``, or ``retries``/``delay``."""
+        """Register ``function`` as ``name``; retried per ``retry``, or ``retries``/``delay``;
+        started at most at ``rate_limit`` (see :mod:`arbiter_core.rate_limit`)."""
         if not callable(function):
             raise TaskDefinitionError(f"a task must be callable, got {function!r}")
         name = name or default_task_name(function)
@@ -75,6 +80,7 @@ class TaskRegistry:
             function=function,
             retry=retry_policy(f"task {name!r}", retries, delay, retry),
             timeout=to_seconds(timeout, f"task {name!r}: timeout"),
+            rate_limit=parse_rate_limit(rate_limit, f"task {name!r}"),
         )
         self._tasks[name] = definition
         return definition
@@ -87,13 +93,15 @@ class TaskRegistry:
         delay: Seconds | None = None,
         timeout: Seconds | None = None,
         retry: RetryPolicy | None = None,
+        rate_limit: str | float | None = None,
     ) -> Callable[[F], F]:
         """``@registry.decorator(...)``: :meth:`register` the decorated function, unchanged."""
 
         def register(function: F) -> F:
             self.register(
-                function, name, retries=retries, delay=delay, timeout=timeout, retry=retry
-            )
+                function, name, retries=retries, delay=delay, timeout=timeout, retry=retry,
+                rate_limit=rate_limit,
+            )  # fmt: skip
             return function
 
         return register
@@ -103,6 +111,14 @@ class TaskRegistry:
             return self._tasks[name]
         except KeyError:
             raise UnknownTaskError(name, self.queue, self._tasks) from None
+
+    def rate_limits(self) -> dict[str, str]:
+        """The rate-limited tasks, by name, with their limits as given (for the banner)."""
+        return {
+            name: task.rate_limit.text
+            for name, task in sorted(self._tasks.items())
+            if task.rate_limit is not None
+        }
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._tasks)

@@ -14,6 +14,8 @@ Guarantees:
 * An unknown task or one past its deadline fails without running; one past its
   ``expires`` (see :mod:`arbiter_core.timing`) ends ``expired`` without running,
   whichever attempt it is. Either way its waiter wakes and its plan moves on.
+* A task with a ``rate_limit`` starts only at a slot it reserved; until then it
+  waits on the broker, not in the pool (see :mod:`arbiter_core.minion.rate_gate`).
 * A task is admitted to the run's in-flight map only while the run is not
   stopping; one that comes too late is given back to the queue.
 * On a pool that can (:class:`~arbiter_core.pool.InlinePool`), the lane that
@@ -44,6 +46,7 @@ from arbiter_core.minion.coroutines import run_coroutine
 from arbiter_core.minion.describe import describe
 from arbiter_core.minion.inflight import InFlight, InFlightTasks, KilledBeforeStart
 from arbiter_core.minion.outcome import Outcomes
+from arbiter_core.minion.rate_gate import RateGate
 from arbiter_core.minion.registry import TaskDefinition, TaskRegistry
 from arbiter_core.minion.task_log import log_dead_letter
 from arbiter_core.node import Delivery
@@ -78,6 +81,7 @@ class Starter:
         self.give_back = give_back
         # Asked once, of the pool's abilities, never of its name.
         self.inline: InlinePool | None = pool if isinstance(pool, InlinePool) else None
+        self.rate_gate = RateGate(outcomes, inflight)
 
     def begin(self, delivery: Delivery) -> InFlight | None:
         """Decode and start one message; None if it was settled (or left) without running.
@@ -176,6 +180,10 @@ class Starter:
             if current is not None and current.state in records.FINAL:
                 self.follow_ups.redo(envelope, current)
             self.context.node.ack(delivery)
+            return None
+        if definition.rate_limit is not None and self.rate_gate.holds_back(
+            delivery, envelope, definition
+        ):  # it waits for its turn off the pool (or ended): see rate_gate
             return None
         if self.context.registry.observed("arbiter_task_started"):
             self.context.registry.notify(

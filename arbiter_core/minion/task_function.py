@@ -45,10 +45,14 @@ class TaskFunction(Generic[P, R]):
     __wrapped__: Callable[P, R]
     __qualname__: str
 
-    def __init__(self, function: Callable[P, R], name: str, minion: Minion) -> None:
+    def __init__(
+        self, function: Callable[P, R], name: str, minion: Minion, priority: int = 0
+    ) -> None:
         functools.update_wrapper(self, function)
         self.name = name
         self.minion = minion
+        self.priority = priority
+        """The level :meth:`apply` and :meth:`delay` queue it at unless told otherwise."""
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.__wrapped__(*args, **kwargs)
@@ -69,6 +73,7 @@ class TaskFunction(Generic[P, R]):
         expires: Moment | None = None,
         unique_key: str | None = None,
         unique_ttl: Seconds | None = None,
+        priority: int | None = None,
     ) -> TaskHandle:
         """Queue one run: ``args`` and ``kwargs`` as given, on ``queue`` (default: the
         minion's), through ``arbiter`` (default: ``minion.arbiter()``); return its handle.
@@ -76,7 +81,8 @@ class TaskFunction(Generic[P, R]):
         ``eta``/``countdown`` delay the start and ``expires`` bounds it, as for
         ``Arbiter.apply`` (see :mod:`arbiter_core.timing`); with ``unique_key``, the
         handle is on the task already holding that key if one is unfinished (see
-        :mod:`arbiter_core.unique`).
+        :mod:`arbiter_core.unique`). ``priority`` (0 to 9) defaults to the task's own,
+        ``@app.task(priority=...)``.
         """
         client = arbiter if arbiter is not None else self.minion.arbiter()
         [task_id] = client.apply(
@@ -90,6 +96,7 @@ class TaskFunction(Generic[P, R]):
             expires=expires,
             unique_key=unique_key,
             unique_ttl=unique_ttl,
+            priority=self.priority if priority is None else priority,
         )
         return TaskHandle(client, task_id)
 

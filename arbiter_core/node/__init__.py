@@ -48,6 +48,7 @@ from arbiter_core.node.event_node import (
     Outcome,
     TransitionPush,
 )
+from arbiter_core.node.priority import MAX_PRIORITY, PRIORITY, require_priority
 from arbiter_core.node.state_store import (
     ABSENT,
     Expect,
@@ -66,7 +67,9 @@ __all__ = [
     "DEAD",
     "DEFAULT_NAMESPACE",
     "FINAL_STATES",
+    "MAX_PRIORITY",
     "PERSISTENT",
+    "PRIORITY",
     "PURGED",
     "QUEUE",
     "REQUEUED",
@@ -99,6 +102,7 @@ __all__ = [
     "require_message_ids",
     "require_name",
     "require_positive",
+    "require_priority",
     "require_record",
     "require_timeout",
     "revived_data",

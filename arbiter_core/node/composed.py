@@ -339,14 +339,16 @@ class ComposedNode(EventNode):
     def _unsubscribe(self, event: str, callback: EventCallback) -> None:
         self.broker._unsubscribe(event, callback)
 
-    def _push(self, queue: str, body: bytes, not_before: float | None) -> str:
-        return self._broker_call(self.broker._push, queue, body, not_before)
+    def _push(self, queue: str, body: bytes, not_before: float | None, priority: int = 0) -> str:
+        """The broker's push; the level reaches it only if it orders by level (its
+        capabilities are this node's)."""
+        return self._broker_call(self.broker._push_at, queue, body, not_before, priority)
 
     def _transition_and_push(self, item: TransitionPush) -> bool:
         """The record first, in the state node; then the body bound to it, on the broker."""
         written, _ = self.state._transition(item.key, item.record, item.ttl, item.expect)
         if written:
-            self._push(item.queue, bind(item.key, item.body), item.not_before)
+            self._push_at(item.queue, bind(item.key, item.body), item.not_before, item.priority)
         return written
 
     def _pull(
@@ -447,3 +449,6 @@ class ComposedNode(EventNode):
 
     def _remove_worker(self, worker_id: str) -> None:
         self.state._remove_worker(worker_id)
+
+    def _now(self) -> float:  # the records' clock: what schedules on them is timed by it
+        return self.state._now()

@@ -19,6 +19,7 @@ from arbiter_core.node.arguments import (
 )
 from arbiter_core.node.broadcast import Broadcaster
 from arbiter_core.node.claim import Claim
+from arbiter_core.node.priority import require_priority
 from arbiter_core.node.state_store import Expect, Record, StateStore, require_record
 from arbiter_core.node.work_queue import DeadLetter, Delivery, WorkQueue
 
@@ -48,6 +49,8 @@ class TransitionPush(NamedTuple):
     queue: str
     body: bytes
     not_before: float | None = None
+    priority: int = 0
+    """The message's level, 0 to 9 (see :mod:`arbiter_core.node.priority`)."""
 
 
 class Outcome(NamedTuple):
@@ -72,6 +75,8 @@ def require_transition_push(item: TransitionPush) -> TransitionPush:
     require_name(item.key, "key")
     require_name(item.queue, "queue")
     body = require_bytes(item.body, "body")
+    if item.priority:
+        require_priority(item.priority)
     if record is item.record and body is item.body:
         return item
     return item._replace(record=record, body=body)
@@ -192,15 +197,17 @@ class EventNode(Broadcaster, WorkQueue, StateStore):
         queue: str,
         body: bytes,
         not_before: float | None = None,
+        priority: int = 0,
     ) -> bool:
-        """:meth:`transition`, then push ``body`` only if the record was written.
+        """:meth:`transition`, then push ``body`` (at level ``priority``) only if the record
+        was written.
 
         The record exists before any worker can pull the message. A backend may
         override ``_transition_and_push`` to do both in one round trip, in this
         order, and should bind the message to the record (see
         :mod:`~arbiter_core.node.burial`).
         """
-        item = TransitionPush(key, record, ttl, expect, queue, body, not_before)
+        item = TransitionPush(key, record, ttl, expect, queue, body, not_before, priority)
         return self._transition_and_push(require_transition_push(item))
 
     def transition_and_push_many(self, items: Sequence[TransitionPush]) -> list[bool]:
@@ -326,7 +333,7 @@ class EventNode(Broadcaster, WorkQueue, StateStore):
     def _transition_and_push(self, item: TransitionPush) -> bool:
         written, _ = self._transition(item.key, item.record, item.ttl, item.expect)
         if written:
-            self._push(item.queue, item.body, item.not_before)
+            self._push_at(item.queue, item.body, item.not_before, item.priority)
         return written
 
     def _transition_and_push_many(self, items: list[TransitionPush]) -> list[bool]:

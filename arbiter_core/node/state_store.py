@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ class StateStore(ABC):
     bytes) and then call the protected method of the same name, which is what a
     backend writes: ``_get``, ``_get_many``, ``_transition``, ``_delete``,
     ``_heartbeat``, ``_live_workers``, ``_remove_worker``. Those receive checked
-    arguments only.
+    arguments only. A store with a clock of its own (a server's) also writes ``_now``.
     """
 
     def get(self, key: str) -> Record | None:
@@ -129,6 +130,18 @@ class StateStore(ABC):
         """Drop a worker from the registry (a clean shutdown says goodbye)."""
         self._remove_worker(require_name(worker_id, "worker_id"))
 
+    def now(self) -> float:
+        """The current time on the store's clock, in epoch seconds.
+
+        Every node on one store reads the same clock (to within how well it measures
+        it), whatever its own machine's clock says: what minions on many machines
+        schedule together (rate limits, :mod:`arbiter_core.rate_limit_slots`) is timed
+        by it. Cheap enough to call per task: a backend measures its offset from the
+        local clock now and then, not on every call. The default, for a store in this
+        process, is ``time.time()``; a backend overrides ``_now``.
+        """
+        return self._now()
+
     # -- what a backend writes; the arguments are checked (see the class docstring)
     @abstractmethod
     def _get(self, key: str) -> Record | None: ...
@@ -158,3 +171,6 @@ class StateStore(ABC):
 
     @abstractmethod
     def _remove_worker(self, worker_id: str) -> None: ...
+
+    def _now(self) -> float:
+        return time.time()

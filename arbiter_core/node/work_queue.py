@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -17,9 +18,12 @@ from arbiter_core.node.arguments import (
     require_positive,
     require_timeout,
 )
+from arbiter_core.node.priority import PRIORITY, require_priority
 
 if TYPE_CHECKING:
     from arbiter_core.node.claim import Claimed
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,8 @@ class DeadLetter:
     ``record`` is the key of the record the message was pushed with (see
     :mod:`arbiter_core.node.burial`), None for a message pushed alone or a letter a
     backend stored before it kept that key: a requeue binds the message to it again.
+    ``priority`` is the level it was pushed at, which a requeue gives it back (0 on a
+    node without the :data:`~arbiter_core.node.priority.PRIORITY` capability).
     """
 
     queue: str
@@ -57,6 +63,7 @@ class DeadLetter:
     delivery_count: int
     dead_at: float
     record: str | None = None
+    priority: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +94,12 @@ class WorkQueue(ABC):
       at a time among all nodes pulling that queue; it stays stored until acked
       or dead-lettered (on a broker that persists, across broker restarts).
     * **FIFO** among ready messages of a queue (ties in time keep push order).
+    * **Priorities** (a node whose ``capabilities`` hold
+      :data:`~arbiter_core.node.priority.PRIORITY`): a message pushed with a higher
+      ``priority`` (0 to 9) is delivered before every ready message of a lower one,
+      however many of those wait; FIFO within a level. The level survives every way
+      back to ready: a lease running out, a nack, a delay falling due, a dead-letter
+      requeue. A node without the capability accepts the levels and serves FIFO.
     * **Delayed delivery**: a message pushed with ``not_before`` (a
       ``time.time()`` value) is not delivered before then, and is delivered
       once, not duplicated, when several consumers race for it.
@@ -128,9 +141,32 @@ class WorkQueue(ABC):
     they existed still serves tasks; the conformance suite expects them.
     """
 
-    def push(self, queue: str, body: bytes, *, not_before: float | None = None) -> str:
-        """Store ``body`` on ``queue`` (deliverable from ``not_before``); return its message id."""
-        return self._push(require_name(queue, "queue"), require_bytes(body, "body"), not_before)
+    capabilities: frozenset[str]
+
+    def push(
+        self, queue: str, body: bytes, *, not_before: float | None = None, priority: int = 0
+    ) -> str:
+        """Store ``body`` on ``queue`` (deliverable from ``not_before``, at level ``priority``,
+        0 to 9, higher first); return its message id."""
+        name, data = require_name(queue, "queue"), require_bytes(body, "body")
+        return self._push_at(name, data, not_before, require_priority(priority))
+
+    def _push_at(self, queue: str, body: bytes, not_before: float | None, priority: int) -> str:
+        """``_push``, given the level only when it is not 0 and the node orders by it, so a
+        backend written before priorities (a three-argument ``_push``) still works."""
+        if not priority:
+            return self._push(queue, body, not_before)
+        if PRIORITY in self.capabilities:
+            return self._push(queue, body, not_before, priority)
+        if not getattr(self, "_told_unordered", False):
+            self._told_unordered = True
+            logger.warning(
+                "%s cannot order messages by priority: priority=%d (and any other level) is "
+                "served in plain FIFO order on this node (see docs/priorities.md)",
+                type(self).__name__,
+                priority,
+            )
+        return self._push(queue, body, not_before)
 
     def pull(
         self, queue: str, *, timeout: float | None, lease: float, max_messages: int = 1
@@ -236,7 +272,9 @@ class WorkQueue(ABC):
 
     # -- what a backend writes; the arguments are checked (see the class docstring)
     @abstractmethod
-    def _push(self, queue: str, body: bytes, not_before: float | None) -> str: ...
+    def _push(
+        self, queue: str, body: bytes, not_before: float | None, priority: int = 0
+    ) -> str: ...
 
     @abstractmethod
     def _pull(

@@ -1,5 +1,11 @@
 """Serializers for envelopes and results: JSON always, pickle only by explicit opt-in.
 
+The JSON serializer writes plain values (str, int, float, bool, None, lists, dicts
+with str keys) as content type ``json``, byte for byte as it always has, and values
+that need more (datetime, UUID, Decimal, bytes, tuple, set, a registered type...) as
+``json+tags`` (see :mod:`arbiter_core.wire.tagged_json`), so everything it carries
+comes back as the type it was.
+
 An encoding failure is always a :class:`~arbiter_core.errors.SerializationError` that
 names the value at fault (``args[1]['when']: date``), so a bad argument is reported at
 ``apply`` time by the caller, not later in a worker: values of a type the codec cannot
@@ -23,12 +29,19 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from arbiter_core.errors import ConfigurationError, SerializationError
+from arbiter_core.wire import tagged_json
+from arbiter_core.wire.tagged_json import TYPES, Tagger, Untagger, is_plain
+from arbiter_core.wire.type_registry import TypeRegistry
 
 
 class Codec(Protocol):
     """Turns plain values into bytes and back."""
 
     content_type: str
+
+    def encode(self, value: Any, name: str = "value") -> tuple[str, bytes]:
+        """The content type and bytes of ``value``; a failure names the culprit from ``name``."""
+        ...
 
     def dumps(self, value: Any, name: str = "value") -> bytes:
         """Encode ``value``; a failure names the culprit as a path from ``name``."""
@@ -55,29 +68,78 @@ _DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite
 
 
 class JsonCodec:
-    """Compact JSON; tuples arrive as lists, and NaN/Infinity are refused both ways."""
+    """Compact JSON, tagged where plain JSON would lose the type; NaN/Infinity refused both ways.
+
+    ``loads`` reads content type ``json``: plain JSON, no tags looked for.
+    """
 
     content_type = "json"
 
-    def dumps(self, value: Any, name: str = "value") -> bytes:
+    def __init__(self, types: TypeRegistry = TYPES) -> None:
+        self.types = types
+
+    def encode(self, value: Any, name: str = "value") -> tuple[str, bytes]:
         try:
-            return _ENCODER.encode(value).encode()
+            if is_plain(value, self.types):  # the common case: one quick walk, then C
+                return "json", _ENCODER.encode(value).encode()
+            tagger = Tagger(self.types)
+            text = _ENCODER.encode(tagger.tree(value))
         except MemoryError:
             raise
         except Exception as exc:  # TypeError, ValueError (NaN, huge int), RecursionError, ...
-            raise SerializationError(_explain(value, name, _json_error, "JSON", exc)) from exc
+            raise SerializationError(_explain(value, name, self._error, "JSON", exc)) from exc
+        return (tagged_json.CONTENT_TYPE if tagger.used else "json"), text.encode()
+
+    def dumps(self, value: Any, name: str = "value") -> bytes:
+        return self.encode(value, name)[1]
 
     def loads(self, data: bytes) -> Any:
         """Decode like ``json.loads``, but a ``ValueError`` for NaN, Infinity and overflow."""
-        if isinstance(data, str):
-            return _DECODER.decode(data)
-        return _DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
+        return _decode(_DECODER, data)
+
+    def _error(self, value: Any) -> Exception | None:
+        """Why ``value`` alone does not encode, or None: what the culprit search asks."""
+        try:
+            if not is_plain(value, self.types):
+                _ENCODER.encode(Tagger(self.types).tree(value))
+            else:
+                _ENCODER.encode(value)
+        except Exception as exc:  # noqa: BLE001 - any failure means "does not encode"
+            return exc
+        return None
+
+
+class TaggedJsonCodec(JsonCodec):
+    """Content type ``json+tags``: encodes as :class:`JsonCodec`, decodes the tags too."""
+
+    content_type = tagged_json.CONTENT_TYPE
+
+    def __init__(self, types: TypeRegistry = TYPES) -> None:
+        super().__init__(types)
+        self._decoder = json.JSONDecoder(
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            object_hook=Untagger(types),
+        )
+
+    def loads(self, data: bytes) -> Any:
+        """Decode, building each tagged value; a bad tag is a ``TagError`` (a ValueError)."""
+        return _decode(self._decoder, data)
+
+
+def _decode(decoder: json.JSONDecoder, data: bytes | str) -> Any:
+    if isinstance(data, str):
+        return decoder.decode(data)
+    return decoder.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
 
 
 class PickleCodec:
     """Pickle, for Python objects JSON cannot carry. Only ever used with signing."""
 
     content_type = "pickle"
+
+    def encode(self, value: Any, name: str = "value") -> tuple[str, bytes]:
+        return self.content_type, self.dumps(value, name)
 
     def dumps(self, value: Any, name: str = "value") -> bytes:
         try:
@@ -91,17 +153,24 @@ class PickleCodec:
         return pickle.loads(data)  # only after the frame HMAC was verified
 
 
-CODECS: dict[str, Codec] = {"json": JsonCodec(), "pickle": PickleCodec()}
+CODECS: dict[str, Codec] = {
+    "json": JsonCodec(),
+    tagged_json.CONTENT_TYPE: TaggedJsonCodec(),
+    "pickle": PickleCodec(),
+}
+"""The codec of each content type a frame may name."""
+
+SERIALIZERS = ("json", "pickle")
+"""What the ``serializer`` setting may name (``json`` writes ``json+tags`` where it must)."""
 
 
 def codec_for(serializer: str) -> Codec:
     """The codec named by the ``serializer`` setting."""
-    try:
-        return CODECS[serializer]
-    except KeyError:
+    if serializer not in SERIALIZERS:
         raise ConfigurationError(
-            f"unknown serializer {serializer!r}; choose one of {', '.join(sorted(CODECS))}"
-        ) from None
+            f"unknown serializer {serializer!r}; choose one of {', '.join(SERIALIZERS)}"
+        )
+    return CODECS[serializer]
 
 
 # ------------------------------------------------------------- explaining a failure
@@ -112,14 +181,6 @@ Check = Callable[[Any], Exception | None]
 
 MAX_DESCENT = 100
 """Levels the search for a culprit descends at most; deeper, the path found so far is named."""
-
-
-def _json_error(value: Any) -> Exception | None:
-    try:
-        _ENCODER.encode(value)
-    except Exception as exc:  # noqa: BLE001 - any failure means "does not encode"
-        return exc
-    return None
 
 
 def _pickle_error(value: Any) -> Exception | None:
@@ -170,8 +231,9 @@ def _size(value: Any) -> int:
 def _failing_child(
     value: Any, check: Check, above: set[int]
 ) -> tuple[str, Any, Exception, bool] | None:
-    """The first part of a dict, list or tuple that fails alone: ``(path step, part,
-    its error, whether it is a dict key)``; a non-str key is checked before its value."""
+    """The first part of a dict, list, tuple or set that fails alone: ``(path step,
+    part, its error, whether it is a dict key)``; a non-str key is checked before its
+    value."""
     if isinstance(value, dict):
         for key, item in list(value.items()):
             if not isinstance(key, str):
@@ -188,6 +250,11 @@ def _failing_child(
                 item_error = check(item)
                 if item_error is not None:
                     return f"[{i}]", item, item_error, False
+    elif isinstance(value, (set, frozenset)):
+        for item in value:
+            item_error = check(item)
+            if item_error is not None:
+                return " (a member)", item, item_error, False
     return None
 
 
@@ -206,8 +273,26 @@ def _describe(path: str, culprit: Any, error: Any, what: str) -> str:
                 f"{path}: int value with {digits} digits cannot be encoded as {what} (Python "
                 f"converts ints of at most {limit} digits to text); pass it as a str"
             )
-    return (
+    text = (
         f"{path}: {kind} value {short_repr(culprit)} cannot be encoded as {what} ({_text(error)})"
+    )
+    advice = _advice(culprit) if what == "JSON" else ""
+    return f"{text}; {advice}" if advice else text
+
+
+def _advice(culprit: Any) -> str:
+    """What to pass instead of a value the JSON serializer refuses."""
+    if isinstance(culprit, float):
+        return "JSON has no NaN or infinity: pass None, a str or a Decimal instead"
+    if isinstance(culprit, (bytearray, memoryview)):
+        return "pass bytes(value) instead"
+    if isinstance(culprit, (str, int, list, dict, tuple, set, frozenset)):
+        return ""  # refused for what it holds or its size, said above
+    return (
+        "pass str, int, float, bool, None, list, dict, tuple, set, frozenset, bytes, "
+        "datetime, date, time, timedelta, UUID or Decimal, or call "
+        f"arbiter.register_type({type(culprit).__name__}, name, encode, decode) on both "
+        "sides (or use the pickle serializer, with signing)"
     )
 
 

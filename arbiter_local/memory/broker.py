@@ -7,7 +7,10 @@ in-memory transport skips restoring unacked messages; this one does not).
 
 Layout, per ``(namespace, queue)`` (a :class:`_Queue`):
 
-* ``ready``: FIFO deque of deliverable messages.
+* ``ready``: FIFO deque of deliverable messages of priority 0 (the default), and
+  ``levels``: level -> FIFO deque of those of a higher level (1 to 9), only the
+  non-empty ones, so a pull takes from the highest level there is and a queue that
+  uses no priorities costs one empty-dict check per pull.
 * ``delayed``: heap of ``(due, seq, message)``; messages wait here, outside
   ``ready``, until their ``not_before`` time.
 * ``leased``: message id -> message held by a consumer; ``leases`` is a heap
@@ -134,6 +137,8 @@ class _Message:
     """The limit of the consumer that last leased it, applied when the lease ends."""
     record: str | None = None
     """The key of the record it was pushed with (bound), ended when it is buried."""
+    priority: int = 0
+    """Its level (0 to 9): which ready line it joins, every time it becomes ready."""
 
 
 @dataclass(eq=False, slots=True)
@@ -145,6 +150,7 @@ class _Queue:
     drained: threading.Condition
     """Notified when the queue holds nothing any more (for :meth:`MemoryBroker.join`)."""
     ready: deque[_Message] = field(default_factory=deque)
+    levels: dict[int, deque[_Message]] = field(default_factory=dict)
     delayed: list[tuple[float, int, _Message]] = field(default_factory=list)
     leases: list[tuple[float, int, str, _Message]] = field(default_factory=list)
     leased: dict[str, _Message] = field(default_factory=dict)
@@ -152,7 +158,43 @@ class _Queue:
     waiters: int = 0
 
     def size(self) -> int:
-        return len(self.ready) + len(self.delayed) + len(self.leased)
+        return self.ready_count() + len(self.delayed) + len(self.leased)
+
+    def ready_count(self) -> int:
+        if self.levels:
+            return len(self.ready) + sum(len(line) for line in self.levels.values())
+        return len(self.ready)
+
+    def make_ready(self, message: _Message) -> None:
+        """Put ``message`` at the back of its level's line."""
+        if message.priority:
+            line = self.levels.get(message.priority)
+            if line is None:
+                line = self.levels[message.priority] = deque()
+            line.append(message)
+        else:
+            self.ready.append(message)
+
+    def next_ready(self) -> _Message | None:
+        """Take the first message of the highest level that has one (None if none)."""
+        if self.levels:
+            top = max(self.levels)
+            line = self.levels[top]
+            message = line.popleft()
+            if not line:
+                del self.levels[top]
+            return message
+        return self.ready.popleft() if self.ready else None
+
+    def drop_ready(self) -> list[_Message]:
+        """Every ready message, highest level first, taken out."""
+        dropped = [
+            message for level in sorted(self.levels, reverse=True) for message in self.levels[level]
+        ]
+        dropped += self.ready
+        self.levels.clear()
+        self.ready.clear()
+        return dropped
 
 
 class MemoryBroker:
@@ -183,16 +225,27 @@ class MemoryBroker:
 
     # ------------------------------------------------------------------ queues
 
-    def push(self, namespace: str, queue: str, body: bytes, *, not_before: float | None) -> str:
-        """Store ``body`` on ``queue``, ready now or held until ``not_before`` (a time.time())."""
-        message = _Message(uuid.uuid4().hex, body, time.time())
+    def push(
+        self,
+        namespace: str,
+        queue: str,
+        body: bytes,
+        *,
+        not_before: float | None,
+        priority: int = 0,
+    ) -> str:
+        """Store ``body`` on ``queue`` at level ``priority``, ready now or held until
+        ``not_before`` (a time.time())."""
+        message = _Message(uuid.uuid4().hex, body, time.time(), priority=priority)
         with self._lock:
             self._push(namespace, queue, message, not_before)
         return message.message_id
 
     def transition_and_push(self, namespace: str, item: TransitionPush) -> bool:
         """Write the record and, only if written, push the body bound to it, in one step."""
-        message = _Message(uuid.uuid4().hex, item.body, time.time(), record=item.key)
+        message = _Message(
+            uuid.uuid4().hex, item.body, time.time(), record=item.key, priority=item.priority
+        )
         with self._lock:
             written, _ = self._transition(namespace, item.key, item.record, item.ttl, item.expect)
             if written:
@@ -209,7 +262,7 @@ class MemoryBroker:
         if due is not None and due > now:
             heapq.heappush(q.delayed, (due, next(self._seq), message))
         else:
-            q.ready.append(message)
+            q.make_ready(message)
             q.cond.notify()
 
     def pull(
@@ -246,7 +299,7 @@ class MemoryBroker:
                             break
                         wait = min(wait, deadline - now)
                     q.cond.wait(min(wait, threading.TIMEOUT_MAX))
-                if q.ready:
+                if q.ready or q.levels:
                     q.cond.notify()  # we leave without taking: pass the wake-up on
                 return []
             finally:
@@ -327,7 +380,7 @@ class MemoryBroker:
             if q is None:
                 return QueueStats(0, 0, 0, 0)
             self._settle(q, time.monotonic())
-            stats = QueueStats(len(q.ready), len(q.delayed), len(q.leased), len(q.dead))
+            stats = QueueStats(q.ready_count(), len(q.delayed), len(q.leased), len(q.dead))
             self._forget_if_idle(namespace, queue, q)
             return stats
 
@@ -347,8 +400,7 @@ class MemoryBroker:
             if q is None:
                 return 0
             self._settle(q, time.monotonic())
-            dropped = [*q.ready, *(message for _, _, message in q.delayed)]
-            q.ready.clear()
+            dropped = [*q.drop_ready(), *(message for _, _, message in q.delayed)]
             q.delayed.clear()
             watched = namespace in self._burial_watchers
             for message in dropped:
@@ -378,7 +430,15 @@ class MemoryBroker:
             for letter in chosen:
                 if letter.record is not None:
                     self._revive_record(namespace, letter.record)
-                q.ready.append(_Message(letter.message_id, letter.body, now, record=letter.record))
+                q.make_ready(
+                    _Message(
+                        letter.message_id,
+                        letter.body,
+                        now,
+                        record=letter.record,
+                        priority=letter.priority,
+                    )
+                )
             q.cond.notify(len(chosen))
             return [letter.message_id for letter in chosen]
 
@@ -473,7 +533,7 @@ class MemoryBroker:
                 self._unlease(q, message)
                 became_ready += self._release(q, message, lease_due, 0.0)
             else:
-                q.ready.append(heapq.heappop(q.delayed)[2])
+                q.make_ready(heapq.heappop(q.delayed)[2])
                 became_ready += 1
         if became_ready:
             q.cond.notify(became_ready)
@@ -482,8 +542,10 @@ class MemoryBroker:
         self, q: _Queue, now: float, lease: float, max_messages: int, max_deliveries: int
     ) -> list[Delivery]:
         taken: list[Delivery] = []
-        while q.ready and len(taken) < max_messages:
-            message = q.ready.popleft()
+        while len(taken) < max_messages:
+            message = q.next_ready()
+            if message is None:
+                break
             if message.delivery_count >= max_deliveries:
                 # Released under a laxer limit by another node: this consumer's limit rules.
                 self._bury(q, message, self._spent_reason(message))
@@ -538,7 +600,7 @@ class MemoryBroker:
         if delay > 0:
             heapq.heappush(q.delayed, (now + delay, next(self._seq), message))
             return 0
-        q.ready.append(message)
+        q.make_ready(message)
         return 1
 
     def _bury(self, q: _Queue, message: _Message, reason: str, *, report: bool = True) -> None:
@@ -564,6 +626,7 @@ class MemoryBroker:
             delivery_count=message.delivery_count,
             dead_at=time.time(),
             record=message.record,
+            priority=message.priority,
         )
 
     def _report(self, namespace: str, letter: DeadLetter) -> None:

@@ -19,6 +19,7 @@ from arbiter_core.errors import ConfigurationError, NodeClosedError
 from arbiter_core.node import (
     BROADCAST,
     DEFAULT_NAMESPACE,
+    PRIORITY,
     QUEUE,
     STATE,
     DeadLetter,
@@ -145,7 +146,7 @@ class MemoryEventNode(EventNode):
     runs under the broker's lock on that caller's thread.
     """
 
-    capabilities = frozenset({BROADCAST, QUEUE, STATE})
+    capabilities = frozenset({BROADCAST, QUEUE, STATE, PRIORITY})
 
     def __init__(
         self,
@@ -220,8 +221,10 @@ class MemoryEventNode(EventNode):
 
     # work queues
 
-    def _push(self, queue: str, body: bytes, not_before: float | None) -> str:
-        return self._broker().push(self.namespace, queue, body, not_before=not_before)
+    def _push(self, queue: str, body: bytes, not_before: float | None, priority: int = 0) -> str:
+        return self._broker().push(
+            self.namespace, queue, body, not_before=not_before, priority=priority
+        )
 
     def _pull(
         self, queue: str, timeout: float | None, lease: float, max_messages: int

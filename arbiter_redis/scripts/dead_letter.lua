@@ -7,10 +7,10 @@
 -- returns     1, or 0 if the receipt no longer holds the lease (nothing changes)
 local q = queue_at(1)
 local now = now_ms()
-local count, _, record = held(q, ARGV[1], ARGV[2], now)
+local count, _, record, level = held(q, ARGV[1], ARGV[2], now)
 if not count then
   return 0
 end
 redis.call('ZREM', q.leases, ARGV[1])
-bury(q, ARGV[1], count, ARGV[3], now, record)
+bury(q, ARGV[1], count, ARGV[3], now, record, level)
 return 1

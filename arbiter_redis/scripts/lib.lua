@@ -7,10 +7,15 @@
 -- namespace's hash tag, so it lives in the same slot.
 --
 -- A queue is a table of its seven keys (see keys.py): ready, delayed, leases, body,
--- meta, dead, wake. A message's meta field is "count|enqueued_ms|receipt|record", the
--- receipt empty while nobody holds a lease, the record the key of the record it was
--- pushed with (empty for none; older messages lack the field). Times are the server's
--- (TIME), in milliseconds.
+-- meta, dead, wake, plus `levels`, built from `ready` (same hash tag, so the same slot).
+-- A message's meta field is "count|enqueued_ms|receipt|record", the receipt empty while
+-- nobody holds a lease, the record the key of the record it was pushed with (empty for
+-- none; older messages lack the field). A message of priority level L (1 to 9) has
+-- "count|enqueued_ms|receipt|L|record" instead: a record key starts with '{' (the hash
+-- tag), so the digit cannot be mistaken for one. Level 0 (the default) is ready in
+-- `ready`; level L in the LIST `ready` .. L, and the ZSET `levels` holds each L whose
+-- list is not empty, so a pull finds the highest level in one call, and a queue that
+-- uses no priorities pays one EXISTS per pull. Times are the server's (TIME), in ms.
 
 local function fmt(n)
   return string.format('%d', n)
@@ -26,22 +31,76 @@ local function queue_at(first)
     ready = KEYS[first], delayed = KEYS[first + 1], leases = KEYS[first + 2],
     body = KEYS[first + 3], meta = KEYS[first + 4], dead = KEYS[first + 5],
     wake = KEYS[first + 6],
+    levels = string.sub(KEYS[first], 1, -6) .. 'levels',  -- '...:ready' -> '...:levels'
   }
 end
 
--- count (a number), enqueued_ms (a string), receipt and record key of message `id`;
--- nil if gone
+-- count (a number), enqueued_ms (a string), receipt, record key and priority level (a
+-- number) of message `id`; nil if gone
 local function read_meta(q, id)
   local value = redis.call('HGET', q.meta, id)
   if not value then
     return nil
   end
-  local count, enqueued, receipt, record = string.match(value, '^(%d+)|(%d+)|([^|]*)|?(.*)$')
-  return tonumber(count), enqueued, receipt, record
+  local count, enqueued, receipt, level, record =
+    string.match(value, '^(%d+)|(%d+)|([^|]*)|?(%d?)|?(.*)$')
+  return tonumber(count), enqueued, receipt, record, tonumber(level) or 0
 end
 
-local function write_meta(q, id, count, enqueued, receipt, record)
-  redis.call('HSET', q.meta, id, fmt(count) .. '|' .. enqueued .. '|' .. receipt .. '|' .. record)
+local function write_meta(q, id, count, enqueued, receipt, record, level)
+  local head = fmt(count) .. '|' .. enqueued .. '|' .. receipt .. '|'
+  if level and level > 0 then
+    head = head .. fmt(level) .. '|'
+  end
+  redis.call('HSET', q.meta, id, head .. record)
+end
+
+-- The priority level of message `id` (0 if gone or of the default level).
+local function level_of(q, id)
+  local value = redis.call('HGET', q.meta, id)
+  return value and tonumber(string.match(value, '^%d+|%d+|[^|]*|(%d)|')) or 0
+end
+
+-- Make message `id` of level `level` ready: at the back of its level's line, or at the
+-- front (`front`: a redelivery goes first within its level).
+local function make_ready(q, id, level, front)
+  local command = front and 'RPUSH' or 'LPUSH'
+  if level == 0 then
+    redis.call(command, q.ready, id)
+    return
+  end
+  redis.call(command, q.ready .. fmt(level), id)
+  redis.call('ZADD', q.levels, level, fmt(level))
+end
+
+-- The next ready message: the front of the highest non-empty level (`leveled`: the
+-- caller saw `levels` exist), else of `ready`. Returns the id (nil if none) and whether
+-- levels above 0 remain.
+local function pop_ready(q, leveled)
+  while leveled do
+    local top = redis.call('ZREVRANGE', q.levels, 0, 0)[1]
+    if not top then
+      break
+    end
+    local line = q.ready .. top
+    local id = redis.call('RPOP', line)
+    if redis.call('LLEN', line) == 0 then
+      redis.call('ZREM', q.levels, top)
+    end
+    if id then
+      return id, redis.call('EXISTS', q.levels) == 1
+    end
+  end
+  return redis.call('RPOP', q.ready), false
+end
+
+-- Ready messages of every level.
+local function ready_count(q)
+  local count = redis.call('LLEN', q.ready)
+  for _, level in ipairs(redis.call('ZRANGE', q.levels, 0, -1)) do
+    count = count + redis.call('LLEN', q.ready .. level)
+  end
+  return count
 end
 
 local function spent(count)
@@ -112,13 +171,19 @@ end
 
 -- Move an unleased message (already out of ready, delayed and leases) to the dead letters,
 -- ending the record it was pushed with (`record`, '' for none), whose key the letter
--- keeps so a requeue can bind the message to it again.
-local function bury(q, id, count, reason, now, record)
+-- keeps so a requeue can bind the message to it again, as it keeps its level (if not 0).
+local function bury(q, id, count, reason, now, record, level)
   end_record(record, reason)
   local body = redis.call('HGET', q.body, id) or ''
-  redis.call('XADD', q.dead, 'MAXLEN', '~', DEAD_LETTER_LIMIT, '*',
-    'id', id, 'body', body, 'reason', reason, 'count', fmt(count), 'dead_at', fmt(now),
-    'record', record or '')
+  if level and level > 0 then
+    redis.call('XADD', q.dead, 'MAXLEN', '~', DEAD_LETTER_LIMIT, '*',
+      'id', id, 'body', body, 'reason', reason, 'count', fmt(count), 'dead_at', fmt(now),
+      'record', record or '', 'priority', fmt(level))
+  else
+    redis.call('XADD', q.dead, 'MAXLEN', '~', DEAD_LETTER_LIMIT, '*',
+      'id', id, 'body', body, 'reason', reason, 'count', fmt(count), 'dead_at', fmt(now),
+      'record', record or '')
+  end
   redis.call('PEXPIRE', q.dead, DEAD_LETTER_TTL_MS)
   redis.call('HDEL', q.body, id)
   redis.call('HDEL', q.meta, id)
@@ -134,54 +199,72 @@ local function discard_unreadable(q, id, now)
   end
 end
 
--- Store a new message: ready now, or delayed until `due` (server ms); `record` is the key
--- of the record pushed with it ('' for none), which a pull may claim. 0 if `id` exists
--- already (a client retrying a push whose reply was lost), so a retry never duplicates.
-local function push(q, id, body, due, now, record)
+-- Store a new message of priority `level` (nil or 0: the default): ready now, or delayed
+-- until `due` (server ms); `record` is the key of the record pushed with it ('' for
+-- none), which a pull may claim. 0 if `id` exists already (a client retrying a push whose
+-- reply was lost), so a retry never duplicates.
+local function push(q, id, body, due, now, record, level)
   if redis.call('HSETNX', q.body, id, body) == 0 then
     return 0
   end
-  redis.call('HSET', q.meta, id, '0|' .. fmt(now) .. '||' .. record)
+  level = level or 0
+  if level > 0 then
+    redis.call('HSET', q.meta, id, '0|' .. fmt(now) .. '||' .. fmt(level) .. '|' .. record)
+  else
+    redis.call('HSET', q.meta, id, '0|' .. fmt(now) .. '||' .. record)
+  end
   if due and due > now then
     redis.call('ZADD', q.delayed, fmt(due), id)
   else
-    redis.call('LPUSH', q.ready, id)
+    make_ready(q, id, level, false)
   end
   -- A delayed message wakes a blocked pull too, so it shortens its wait to the new due time.
   wake(q, 1)
   return 1
 end
 
--- Apply what fell due by `now`: due delayed messages to the back of ready (in due order),
--- expired leases to the front (earliest first), or to the dead letters when spent.
--- Bounded per call; returns how many messages became ready.
+-- Apply what fell due by `now`: due delayed messages to the back of their level's ready
+-- line (in due order), expired leases to the front (earliest first), or to the dead
+-- letters when spent. Bounded per call; returns how many messages became ready.
 local function settle(q, now, max_deliveries)
   local moved = 0
   local due = redis.call('ZRANGEBYSCORE', q.delayed, '-inf', fmt(now), 'LIMIT', 0, SETTLE_BATCH)
   if #due > 0 then
     redis.call('ZREM', q.delayed, unpack(due))
-    redis.call('LPUSH', q.ready, unpack(due))
+    local plain = {}
+    for _, id in ipairs(due) do
+      local level = level_of(q, id)
+      if level == 0 then
+        plain[#plain + 1] = id
+      else
+        make_ready(q, id, level, false)
+      end
+    end
+    if #plain > 0 then
+      redis.call('LPUSH', q.ready, unpack(plain))
+    end
     moved = moved + #due
   end
   local expired = redis.call('ZRANGEBYSCORE', q.leases, '-inf', fmt(now), 'LIMIT', 0, SETTLE_BATCH)
   if #expired > 0 then
     redis.call('ZREM', q.leases, unpack(expired))
-    local back = {}
+    local back, levels = {}, {}
     for _, id in ipairs(expired) do
-      local count, enqueued, _, record = read_meta(q, id)
+      local count, enqueued, _, record, level = read_meta(q, id)
       if count then
         if count >= max_deliveries then
-          bury(q, id, count, spent(count), now, record)
+          bury(q, id, count, spent(count), now, record, level)
         else
-          write_meta(q, id, count, enqueued, '', record)
+          write_meta(q, id, count, enqueued, '', record, level)
           back[#back + 1] = id
+          levels[#back] = level
         end
       else
         discard_unreadable(q, id, now)
       end
     end
     for i = #back, 1, -1 do  -- pushed last, RPOPped first: the earliest expired leads
-      redis.call('RPUSH', q.ready, back[i])
+      make_ready(q, back[i], levels[i], true)
     end
     moved = moved + #back
   end
@@ -203,10 +286,10 @@ local function next_due(q, now)
   return soonest
 end
 
--- count, enqueued_ms and record key of message `id` if `receipt` still holds its lease,
--- else nil
+-- count, enqueued_ms, record key and level of message `id` if `receipt` still holds its
+-- lease, else nil
 local function held(q, id, receipt, now)
-  local count, enqueued, current, record = read_meta(q, id)
+  local count, enqueued, current, record, level = read_meta(q, id)
   if not count or receipt == '' or current ~= receipt then
     return nil
   end
@@ -214,7 +297,7 @@ local function held(q, id, receipt, now)
   if not expires or tonumber(expires) <= now then
     return nil  -- ran out: the next pull reclaims it
   end
-  return count, enqueued, record
+  return count, enqueued, record, level
 end
 
 -- Remove a leased message for good; 1 if `receipt` held the lease, else 0 (no change).
@@ -294,7 +377,8 @@ local function claim_record(claim, record)
   return '1', '', ''
 end
 
--- Settle the queue, then lease up to `n` ready messages, appending id, body, count,
+-- Settle the queue, then lease up to `n` ready messages (highest level first), appending
+-- id, body, count,
 -- receipt, enqueued_ms and the claim's outcome (flag, state, data: see claim_record) of
 -- each to `out`. The i-th lease's receipt is prefix .. i. Wake tokens follow what is
 -- left: none if ready is empty, else one per message that became ready by time, for
@@ -302,19 +386,26 @@ end
 local function take(q, now, n, lease_ms, max_deliveries, prefix, claim, out)
   local moved = settle(q, now, max_deliveries)
   local taken = 0
+  local leveled = redis.call('EXISTS', q.levels) == 1
   while taken < n do
-    local id = redis.call('RPOP', q.ready)
+    local id
+    if leveled then
+      id, leveled = pop_ready(q, true)
+    else
+      id = redis.call('RPOP', q.ready)
+    end
     if not id then
       break
     end
-    local count, enqueued, _, record = read_meta(q, id)
+    local count, enqueued, _, record, level = read_meta(q, id)
     if count then
       if count >= max_deliveries then
-        bury(q, id, count, spent(count), now, record)  -- released under a laxer limit elsewhere
+        -- released under a laxer limit elsewhere
+        bury(q, id, count, spent(count), now, record, level)
       else
         taken = taken + 1
         local receipt = prefix .. fmt(taken)
-        write_meta(q, id, count + 1, enqueued, receipt, record)
+        write_meta(q, id, count + 1, enqueued, receipt, record, level)
         redis.call('ZADD', q.leases, fmt(now + lease_ms), id)
         local body = redis.call('HGET', q.body, id) or ''
         local flag, state, data = claim_record(claim, record)
@@ -326,7 +417,7 @@ local function take(q, now, n, lease_ms, max_deliveries, prefix, claim, out)
       discard_unreadable(q, id, now)
     end
   end
-  if redis.call('LLEN', q.ready) == 0 then
+  if not leveled and redis.call('LLEN', q.ready) == 0 then
     redis.call('DEL', q.wake)  -- nothing to wake anyone for
   elseif moved > 0 then
     wake(q, moved)

@@ -1,4 +1,5 @@
--- nack: release a lease; the message is ready again (at the front), delayed, or dead if spent.
+-- nack: release a lease; the message is ready again (at the front of its priority level),
+-- delayed, or dead if spent.
 -- KEYS[1..7]  the queue: ready, delayed, leases, body, meta, dead, wake
 -- ARGV[1]     message id
 -- ARGV[2]     receipt of the lease
@@ -8,21 +9,21 @@
 local q = queue_at(1)
 local now = now_ms()
 local id = ARGV[1]
-local count, enqueued, record = held(q, id, ARGV[2], now)
+local count, enqueued, record, level = held(q, id, ARGV[2], now)
 if not count then
   return 0
 end
 redis.call('ZREM', q.leases, id)
 if count >= tonumber(ARGV[4]) then
-  bury(q, id, count, spent(count), now, record)
+  bury(q, id, count, spent(count), now, record, level)
   return 1
 end
-write_meta(q, id, count, enqueued, '', record)
+write_meta(q, id, count, enqueued, '', record, level)
 local delay = tonumber(ARGV[3])
 if delay > 0 then
   redis.call('ZADD', q.delayed, fmt(now + delay), id)
 else
-  redis.call('RPUSH', q.ready, id)
+  make_ready(q, id, level, true)
 end
 wake(q, 1)
 return 1

@@ -18,7 +18,7 @@ if #result == 2 then
   result[1] = next_due(q, now)  -- only an empty pull waits, and only it needs this
 end
 if n == 0 then
-  result[2] = redis.call('LLEN', q.ready) + redis.call('ZCARD', q.delayed)
+  result[2] = ready_count(q) + redis.call('ZCARD', q.delayed)
     + redis.call('ZCARD', q.leases)
 end
 return result

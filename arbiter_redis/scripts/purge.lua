@@ -9,8 +9,10 @@ local q = queue_at(1)
 local n = tonumber(ARGV[1])
 settle(q, now_ms(), tonumber(ARGV[2]))
 local dropped = 0
+local leveled = redis.call('EXISTS', q.levels) == 1
 while dropped < n do
-  local id = redis.call('RPOP', q.ready)
+  local id
+  id, leveled = pop_ready(q, leveled)
   if not id then
     break
   end
@@ -27,7 +29,7 @@ if dropped < n then
     dropped = dropped + #delayed
   end
 end
-if redis.call('LLEN', q.ready) == 0 then
+if not leveled and redis.call('LLEN', q.ready) == 0 then
   redis.call('DEL', q.wake)
 end
 return dropped

@@ -1,5 +1,5 @@
 -- requeue: move dead letters back to the queue, ready at once, each keeping its message id,
--- body and record, with its delivery count reset; a record its burial ended is revived
+-- body, record and priority level, with its delivery count reset; a record its burial ended is revived
 -- (see lib.lua's revive_record). One script, so of racing requeues one takes each letter.
 -- KEYS[1..7]  the queue: ready, delayed, leases, body, meta, dead, wake
 -- ARGV[1]     '*': the oldest N dead letters, N in ARGV[2]; '=': the ids in ARGV[2..]
@@ -28,7 +28,7 @@ for _, entry in ipairs(entries) do
     redis.call('XDEL', q.dead, entry[1])
     local record = fields['record'] or ''
     revive_record(record)
-    push(q, id, fields['body'] or '', nil, now, record)
+    push(q, id, fields['body'] or '', nil, now, record, tonumber(fields['priority']) or 0)
     requeued[#requeued + 1] = id
     if wanted then
       wanted[id] = nil

@@ -5,6 +5,6 @@
 local q = queue_at(1)
 settle(q, now_ms(), tonumber(ARGV[1]))
 return {
-  redis.call('LLEN', q.ready), redis.call('ZCARD', q.delayed), redis.call('ZCARD', q.leases),
+  ready_count(q), redis.call('ZCARD', q.delayed), redis.call('ZCARD', q.leases),
   redis.call('XLEN', q.dead),
 }

@@ -15,10 +15,10 @@ for first = 1, last, 8 do
   local written, _, _, after = transition(KEYS[first], at)
   if written == 1 then
     push(queue_at(first + 1), ARGV[after], ARGV[after + 1], tonumber(ARGV[after + 2]), now,
-      KEYS[first])
+      KEYS[first], tonumber(ARGV[after + 3]))
   end
   pushed[#pushed + 1] = written
-  at = after + 3
+  at = after + 4
 end
 local written, _, _, after = transition(KEYS[last + 1], at)
 if written == 1 and ARGV[after + 2] ~= '' then

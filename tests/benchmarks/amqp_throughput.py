@@ -4,7 +4,7 @@ A script, not a test (pytest does not collect it); it needs arbiter-kombu instal
 the local RabbitMQ (127.0.0.1:5672, guest/guest) and ``rabbitmqctl``::
 
     .venv/bin/python tests/benchmarks/amqp_throughput.py [--tasks 5000]
-        [--latency-samples 300] [--rounds 3]
+        [--latency-samples 300] [--rounds 3] [--priority]
 
 It makes a vhost of its own (deleted at exit) and starts a redis-server of its own
 for the records. Two measurements, each beside a baseline measured in the same run:
@@ -14,6 +14,11 @@ for the records. Two measurements, each beside a baseline measured in the same r
   ``app.run(workers=2, pool="thread")``. The median of ``--rounds`` runs.
 * **latency**: sequential ``apply`` → ``wait_for_tasks`` round trips of one task
   against an idle minion; p50 and p99.
+
+With ``--priority``, a second minion serves a second namespace over the same vhost
+with ``?max_priority=9`` (priority queues, ``x-max-priority`` 9), and each round also
+measures throughput there: tasks at level 0, and tasks at levels ``i % 10``. Its ratio
+is to arbiter without the option, in the same rounds: what priority queues cost.
 
 The baseline is the bare RabbitMQ work of a task with kombu alone, in the same
 shape: the producer publishes a persistent message (publisher confirms on, as
@@ -193,9 +198,10 @@ def minion(directory: Path, env: dict[str, str]) -> Iterator[None]:
             process.wait(10)
 
 
-def arbiter_throughput(client: object, tasks: int) -> float:
+def arbiter_throughput(client: object, tasks: int, levels: int = 1) -> float:
+    """Tasks per second; the i-th task is applied at level ``i % levels``."""
     started = time.perf_counter()
-    ids = [client.apply("noop")[0] for _ in range(tasks)]  # type: ignore[attr-defined]
+    ids = [client.apply("noop", priority=i % levels)[0] for i in range(tasks)]  # type: ignore[attr-defined]
     done = sum(1 for _ in client.wait_for_tasks(ids, timeout=WAIT_TIMEOUT))  # type: ignore[attr-defined]
     elapsed = time.perf_counter() - started
     assert done == tasks, f"{done} of {tasks} results"
@@ -273,6 +279,9 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=5_000)
     parser.add_argument("--latency-samples", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--priority", action="store_true", help="also measure on queues with ?max_priority=9"
+    )
     args = parser.parse_args()
 
     import arbiter
@@ -288,19 +297,37 @@ def main() -> None:
         }
         node = arbiter.connect(url, state_url=state, namespace=NAMESPACE)
         client = Arbiter(node)
-        with minion(directory, env), baseline(directory, url) as bare:
+        leveled_url = f"{url}?max_priority=9"
+        leveled_env = {**env, "ARBITER_BROKER_URL": leveled_url, "ARBITER_NAMESPACE": "benchp"}
+        leveled_node = arbiter.connect(leveled_url, state_url=state, namespace="benchp")
+        leveled = Arbiter(leveled_node)
+        priority_minion = (
+            minion(directory / "leveled", leveled_env)
+            if args.priority
+            else contextlib.nullcontext()
+        )
+        (directory / "leveled").mkdir()
+        with minion(directory, env), priority_minion, baseline(directory, url) as bare:
             wait_for(lambda: bool(client.workers()), "the minion registering")
             arbiter_latency(client, 50)  # warm up
-            ours, theirs = [], []
+            if args.priority:
+                wait_for(lambda: bool(leveled.workers()), "the max_priority minion registering")
+                arbiter_latency(leveled, 50)
+            ours, theirs, level0, mixed = [], [], [], []
             for _ in range(args.rounds):
                 theirs.append(args.tasks / bare(args.tasks))
                 ours.append(arbiter_throughput(client, args.tasks))
+                if args.priority:
+                    level0.append(arbiter_throughput(leveled, args.tasks))
+                    mixed.append(arbiter_throughput(leveled, args.tasks, levels=10))
             bare_latency = []
             for _ in range(args.latency_samples):
                 bare_latency.append(bare(1))
             our_latency = arbiter_latency(client, args.latency_samples)
         client.close()
         node.close()
+        leveled.close()
+        leveled_node.close()
 
     rows = [
         (
@@ -330,6 +357,14 @@ def main() -> None:
     for name, bare_value, our_value, target in rows:
         ratio = our_value / bare_value if bare_value else float("nan")
         print(f"{name:32} {bare_value:12,.2f} {our_value:12,.2f} {ratio:8.2f}  {target}")
+    if args.priority:
+        print(
+            f"\nwith ?max_priority=9 (tasks/s, median of {args.rounds}; ratio to arbiter without)"
+        )
+        print(f"{'':32} {'without':>12} {'with':>12} {'ratio':>8}")
+        for name, values in (("level 0 tasks", level0), ("levels i % 10", mixed)):
+            without, with_ = statistics.median(ours), statistics.median(values)
+            print(f"{name:32} {without:12,.2f} {with_:12,.2f} {with_ / without:8.2f}")
 
 
 if __name__ == "__main__":

@@ -160,6 +160,7 @@ def test_workers_reports_live_slots(make_minion: Callable[..., Minion], arbiter:
             "total": 3,
             "active": 1,
             "available": 2,
+            "signing": 0,
         }
         release.set()
         list(arbiter.wait_for_tasks([task_id], timeout=10))

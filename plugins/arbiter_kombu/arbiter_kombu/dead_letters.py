@@ -1,8 +1,9 @@
 """Dead letters: the queue ``{prefix}.dead.{q}``, listing it, requeueing and purging it.
 
-A dead letter is a message of that queue, with its reason, delivery count and time in
-headers. Listing takes them all unacked and gives them back in order; a requeue takes
-them all unacked too, publishes the chosen ones to the work queue (same message id,
+A dead letter is a message of that queue, with its reason, delivery count, time and
+level in headers (the dead-letter queue itself is FIFO: no ``x-max-priority``).
+Listing takes them all unacked and gives them back in order; a requeue takes them all
+unacked too, publishes the chosen ones to the work queue (same message id,
 count reset) and acks them, then gives the rest back: while one caller holds a letter
 no other caller can see it, so of two concurrent requeues exactly one requeues it.
 The messages the node buries on its own are reported to the burial watcher.
@@ -17,7 +18,7 @@ from typing import Any
 
 from arbiter_core.node import DeadLetter
 from arbiter_kombu import names
-from arbiter_kombu.broker_calls import header_number, message_body
+from arbiter_kombu.broker_calls import header_level, header_number, message_body
 from arbiter_kombu.delays import Delays
 from arbiter_kombu.link import Link
 
@@ -52,17 +53,18 @@ class DeadLetters(Delays):
         count: int,
         enqueued_at: float,
         reason: str,
+        priority: int = 0,
     ) -> DeadLetter:
         """Publish a dead letter (the caller acks the message it came from)."""
         dead_at = time.time()
-        headers = self._headers(message_id, count, enqueued_at)
+        headers = self._headers(message_id, count, enqueued_at, priority=priority)
         headers[names.REASON] = reason
         headers[names.DEAD_AT] = repr(dead_at)
         name = self._names.dead(queue)
         self._declare(link.channel, name)
         self._note(link, names.CATALOG_QUEUE, queue)
         self._publish(link, name, body, headers)
-        return DeadLetter(queue, message_id, body, reason, count, dead_at)
+        return DeadLetter(queue, message_id, body, reason, count, dead_at, priority=priority)
 
     def _report(self, buried: list[DeadLetter]) -> None:
         watcher = self._burial_watcher
@@ -88,6 +90,7 @@ class DeadLetters(Delays):
                     str(headers.get(names.REASON, "")),
                     int(header_number(headers.get(names.DELIVERIES), 0)),
                     header_number(headers.get(names.DEAD_AT), 0.0),
+                    priority=header_level(headers),
                 ),
             )
 
@@ -108,7 +111,9 @@ class DeadLetters(Delays):
             done = []
             for message, letter in taken:
                 if wanted is None or letter.message_id in wanted:
-                    headers = self._headers(letter.message_id, 0, time.time())
+                    headers = self._headers(
+                        letter.message_id, 0, time.time(), priority=letter.priority
+                    )
                     self._send(self._main, queue, letter.body, headers)
                     message.ack()
                     done.append(letter.message_id)

@@ -1,7 +1,8 @@
 """Delayed messages (without RabbitMQ's delayed-message plugin): a TTL queue per due time.
 
 On RabbitMQ a message due at *ms* milliseconds goes to ``{prefix}.delay.{ms}.{q}``, a
-queue whose messages dead-letter into the work queue when their TTL is up; a delay
+queue whose messages dead-letter into the work queue when their TTL is up (keeping
+their properties, so a message's ``priority`` counts from when it falls due); a delay
 longer than :data:`DELAY_HOP_MS` takes several hops. kombu's virtual transports have no
 TTL: there delayed messages wait in ``{prefix}.delay.{q}`` and :meth:`Delays._promote`
 moves the due ones at each pull. The node's module docstring tells the whole design.
@@ -38,16 +39,15 @@ class Delays(BrokerCalls):
         delay = not_before - time.time()
         if delay <= EARLY_TOLERANCE:
             headers.pop(names.NOT_BEFORE, None)
-            ready = self._names.ready(queue)
-            self._declare(link.channel, ready)
-            self._publish(link, ready, body, headers)
+            self._declare_ready(link, queue)
+            self._publish(link, self._names.ready(queue), body, headers)
             return
         if self._native:
             due_ms = math.ceil(not_before * 1000)
             ttl_ms = max(1, min(due_ms - math.floor(time.time() * 1000), DELAY_HOP_MS))
             name = self._names.delay(queue, due_ms)
-            self._declare(link.channel, self._names.ready(queue))
-            self._declare(
+            self._declare_ready(link, queue)
+            self._declare(  # no x-max-priority: one due time, FIFO; the level rides along
                 link.channel,
                 name,
                 {

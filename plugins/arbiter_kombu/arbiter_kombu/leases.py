@@ -56,6 +56,8 @@ class Held:
     parked: str | None = None
     """The lease queue holding the message once it was parked (see ``_park``)."""
     park_expires_ms: int = 0
+    priority: int = 0
+    """The message's level, given back with it on every way back to the queue."""
 
     def current(self) -> bool:
         """Whether the delivery is still this node's: parked, or its link never broke."""
@@ -132,7 +134,9 @@ class Leases(DeadLetters):
                 letter = self._bury_held(held, spent(held.count))
             else:
                 not_before = time.time() + delay if delay > 0 else None
-                headers = self._headers(held.message_id, held.count, held.enqueued_at, not_before)
+                headers = self._headers(
+                    held.message_id, held.count, held.enqueued_at, not_before, held.priority
+                )
                 self._send(held.link, held.queue, held.body, headers)
             self._finish(held)
             return letter
@@ -198,7 +202,9 @@ class Leases(DeadLetters):
                         "x-expires": held.park_expires_ms,
                     },
                 )
-                headers = self._headers(held.message_id, held.count, held.enqueued_at)
+                headers = self._headers(
+                    held.message_id, held.count, held.enqueued_at, priority=held.priority
+                )
                 self._publish(held.link, name, held.body, headers, expiration=ttl_ms / 1000)
                 if held.parked is None:
                     held.message.ack()
@@ -243,6 +249,7 @@ class Leases(DeadLetters):
             held.count,
             held.enqueued_at,
             reason,
+            held.priority,
         )
 
     # -- the lease thread ----------------------------------------------------------------

@@ -6,7 +6,10 @@ broker per process, so the name keeps two "brokers" apart). ``{q}`` is the
 arbiter queue name as the caller wrote it (any text; AMQP allows 255 bytes).
 
 =====================================  ==============================================
-``{prefix}.queue.{q}``                 the work queue: durable, persistent messages
+``{prefix}.queue.{q}``                 the work queue: durable, persistent messages;
+                                       with ``?max_priority=9``, declared with
+                                       ``x-max-priority`` 9 (see
+                                       :mod:`arbiter_kombu.url_options`)
 ``{prefix}.dead.{q}``                  its dead letters (body as pushed, reason in headers)
 ``{prefix}.delay.{due}.{q}``           RabbitMQ: messages due at ``{due}`` (a time in
                                        ms), each with the TTL (``expiration``) that
@@ -44,6 +47,11 @@ DEAD_AT = "x-arbiter-dead-at"
 """When a dead letter was buried."""
 EVENT = "x-arbiter-event"
 """A broadcast message's event name."""
+PRIORITY = "x-arbiter-priority"
+"""A message's level (1 to 9; absent for 0). Only a node with ``max_priority`` writes it,
+and it publishes the same level as the AMQP ``priority`` property, which is what
+RabbitMQ orders by; the header is how a republished copy, a dead letter and its requeue
+know the level without trusting a property a foreign publisher may have set."""
 
 CONTENT_TYPE = "application/octet-stream"
 CONTENT_ENCODING = "binary"

@@ -102,6 +102,17 @@ queue (same message id, count reset) and acks them, then gives the rest back:
 while one caller holds a letter no other caller can see it, so of two concurrent
 requeues exactly one requeues it.
 
+**Priorities** (opt-in: ``?max_priority=9`` or ``max_priority=9``). The work queues are
+declared with ``x-max-priority`` 9 and each message is published with its level as the
+AMQP ``priority`` property (and the :data:`~arbiter_kombu.names.PRIORITY` header), so
+RabbitMQ serves the higher levels first, FIFO within one; the node then declares the
+``PRIORITY`` capability. Every republished copy (a nack, a lease that ran out, a
+redelivery counted, a parked lease, a dead letter and its requeue) carries the level
+again, and RabbitMQ keeps properties when a delay or lease queue dead-letters into the
+work queue. A queue that exists with the other setting is a
+:class:`~arbiter_kombu.broker_calls.QueueArgumentsError` saying how to move it over. kombu's
+virtual transports are refused the option: they serve every level FIFO.
+
 **What AMQP cannot tell.** It cannot list queues, nor count other consumers'
 unacked messages: ``known_queues`` reads a catalog queue the node writes the
 first time it uses a queue, and ``queue_stats().leased`` counts this node's
@@ -120,12 +131,15 @@ from typing import Any
 from kombu.connection import Connection
 from kombu.transport.virtual import Transport as VirtualTransport
 
+from arbiter_core.errors import ConfigurationError
 from arbiter_core.masking import mask_url
 from arbiter_core.node import (
     BROADCAST,
     CROSS_PROCESS,
     DEFAULT_NAMESPACE,
+    MAX_PRIORITY,
     PERSISTENT,
+    PRIORITY,
     PURGED,
     QUEUE,
     DeadLetter,
@@ -136,7 +150,7 @@ from arbiter_core.node import (
 )
 from arbiter_core.settings import DEFAULT_BROKER_TIMEOUT, DEFAULT_MAX_DELIVERIES, Settings
 from arbiter_kombu import names
-from arbiter_kombu.broker_calls import header_number, message_body
+from arbiter_kombu.broker_calls import header_level, header_number, message_body
 from arbiter_kombu.connections import kombu_url
 from arbiter_kombu.dead_letters import BurialWatcher
 from arbiter_kombu.delays import DELAY_HOP_MS, DELAY_QUEUE_GRACE_MS, EARLY_TOLERANCE
@@ -151,7 +165,12 @@ from arbiter_kombu.link import Link
 from arbiter_kombu.listener import Listener
 from arbiter_kombu.names import Names
 from arbiter_kombu.pulls import VIRTUAL_POLL, WAIT_SLICE, Pulls
-from arbiter_kombu.url_options import DEFAULT_PARKING, DefaultParking, parking
+from arbiter_kombu.url_options import (
+    DEFAULT_PARKING,
+    DefaultParking,
+    parking,
+    priority_levels,
+)
 
 __all__ = [
     "CONFIRM_ACKS_AFTER",
@@ -184,11 +203,13 @@ class KombuEventNode(NoStateStore, Pulls, EventNode):
         broker_timeout: float = DEFAULT_BROKER_TIMEOUT,
         transport_options: dict[str, Any] | None = None,
         park_after: float | DefaultParking | None = DEFAULT_PARKING,
+        max_priority: int | None = None,
     ) -> None:
         super().__init__(namespace=namespace)
         if not isinstance(max_deliveries, int) or max_deliveries < 1:
             raise ValueError(f"max_deliveries must be an int >= 1, got {max_deliveries!r}")
         url, park_after = parking(url, park_after)
+        url, max_priority = priority_levels(url, max_priority)
         self._url = mask_url(url)
         self._kombu_url, broker_name = kombu_url(url)
         self.max_deliveries = max_deliveries
@@ -199,6 +220,15 @@ class KombuEventNode(NoStateStore, Pulls, EventNode):
         probe = Connection(self._kombu_url)
         self._native = not isinstance(probe.transport, VirtualTransport)
         self._memory = probe.transport.driver_type == "memory"
+        self._vhost = str(probe.virtual_host or "/")
+        if max_priority is not None and not self._native:
+            probe.release()
+            raise ConfigurationError(
+                f"{self._url}: max_priority needs RabbitMQ (amqp://, amqps://); kombu's "
+                f"{probe.transport.driver_type} transport cannot order by it. Leave it out: "
+                "every level is then served FIFO (see docs/priorities.md)"
+            )
+        self._ready_arguments = None if max_priority is None else {"x-max-priority": MAX_PRIORITY}
         options = {"confirm_publish": True} if self._native else {"polling_interval": VIRTUAL_POLL}
         options.update(transport_options or {})
         self._transport_options = options
@@ -219,6 +249,8 @@ class KombuEventNode(NoStateStore, Pulls, EventNode):
             caps.add(PERSISTENT)
         else:
             self._park_after = None  # no TTL to park with, and no consumer_timeout either
+        if self._ready_arguments:
+            caps.add(PRIORITY)
         self.capabilities = frozenset(caps)
         self._node_id = uuid.uuid4().hex
         self._closed = threading.Event()
@@ -327,6 +359,7 @@ class KombuEventNode(NoStateStore, Pulls, EventNode):
                             PURGED,
                             int(header_number(headers.get(names.DELIVERIES), 0)),
                             time.time(),
+                            priority=header_level(headers),
                         )
                     )
                     message.ack()
@@ -374,7 +407,8 @@ class KombuEventNode(NoStateStore, Pulls, EventNode):
 
 
 def create_node(url: str, settings: Settings) -> KombuEventNode:
-    """What arbiter calls for ``amqp://``, ``amqps://`` and ``kombu+<transport>://`` URLs."""
+    """What arbiter calls for ``amqp://``, ``amqps://`` and ``kombu+<transport>://`` URLs
+    (``?park_after=`` and ``?max_priority=`` come with the URL)."""
     return KombuEventNode(
         url,
         namespace=settings.namespace,

@@ -22,7 +22,7 @@ from kombu.messaging import Consumer
 
 from arbiter_core.node import DeadLetter, Delivery
 from arbiter_kombu import names
-from arbiter_kombu.broker_calls import header_number, message_body
+from arbiter_kombu.broker_calls import header_level, header_number, message_body
 from arbiter_kombu.dead_letters import spent
 from arbiter_kombu.delays import EARLY_TOLERANCE
 from arbiter_kombu.leases import Held, Leases
@@ -41,9 +41,11 @@ VIRTUAL_POLL = 0.01
 class Pulls(Leases):
     """The work queue's push and pull; the deliveries pulled are held by :class:`Leases`."""
 
-    def _push(self, queue: str, body: bytes, not_before: float | None) -> str:
+    def _push(self, queue: str, body: bytes, not_before: float | None, priority: int = 0) -> str:
+        """The base class passes a level only with ``max_priority`` (the ``PRIORITY``
+        capability); without it every message is level 0, published as before."""
         message_id = uuid.uuid4().hex
-        headers = self._headers(message_id, 0, time.time(), not_before)
+        headers = self._headers(message_id, 0, time.time(), not_before, priority)
 
         def push(_: Any) -> None:
             self._note(self._main, names.CATALOG_QUEUE, queue)
@@ -82,7 +84,7 @@ class Pulls(Leases):
     def _take(self, link: Link, queue: str, lease: float, max_messages: int) -> list[Delivery]:
         """Up to ``max_messages`` deliveries by ``basic.get`` (with the link's lock held)."""
         ready = self._names.ready(queue)
-        self._declare(link.channel, ready)
+        self._declare_ready(link, queue)
         if not self._native:
             self._promote(link, queue)
         got: list[Delivery] = []
@@ -178,20 +180,25 @@ class Pulls(Leases):
         )
         now = time.time()
         enqueued_at = header_number(headers.get(names.ENQUEUED_AT), now)
+        level = header_level(headers)
         body = message_body(message)
         if message.delivery_info.get("redelivered"):
             prior += 1
             if prior >= self.max_deliveries:
                 buried.append(
-                    self._bury(link, queue, message_id, body, prior, enqueued_at, spent(prior))
+                    self._bury(
+                        link, queue, message_id, body, prior, enqueued_at, spent(prior), level
+                    )
                 )
             else:
-                self._send(link, queue, body, self._headers(message_id, prior, enqueued_at))
+                headers = self._headers(message_id, prior, enqueued_at, priority=level)
+                self._send(link, queue, body, headers)
             message.ack()
             return None
         not_before = header_number(headers.get(names.NOT_BEFORE), 0.0)
         if not_before - now > EARLY_TOLERANCE:
-            self._send(link, queue, body, self._headers(message_id, prior, enqueued_at, not_before))
+            headers = self._headers(message_id, prior, enqueued_at, not_before, level)
+            self._send(link, queue, body, headers)
             message.ack()
             return None
         receipt = uuid.uuid4().hex
@@ -207,6 +214,7 @@ class Pulls(Leases):
             time.monotonic() + lease,
             receipt,
             time.monotonic(),
+            priority=level,
         )
         with self._held_changed:
             self._held[receipt] = held
