@@ -219,11 +219,17 @@ class Arbiter(Endpoint):
         ``kwargs`` (added to the TaskCall's own); return a :class:`TaskHandle` on it.
 
         ``arbiter.delay("add", 1, 2).get(timeout=10)``. To queue on another queue than
-        ``default``, pass ``TaskCall(name, queue=...)``.
+        ``default``, pass ``TaskCall(name, queue=...)``; at a level, ``TaskCall(name,
+        priority=...)``.
         """
         call = _as_call(task)
         [task_id] = self.apply(
-            call.name, 1, (*call.args, *args), {**call.kwargs, **kwargs}, queue=call.queue
+            call.name,
+            1,
+            (*call.args, *args),
+            {**call.kwargs, **kwargs},
+            queue=call.queue,
+            priority=call.priority,
         )
         return TaskHandle(self, task_id)
 
@@ -670,7 +676,11 @@ class Arbiter(Endpoint):
         :class:`~arbiter_core.errors.RemoteTaskError` (the remote type, message and
         traceback) if the function raised, and
         :class:`~arbiter_core.errors.UnknownRpcError` if the minion has no such
-        function. For keyword arguments named ``queue`` or ``timeout``, use
+        function. Arguments over this Arbiter's size or nesting limits raise
+        :class:`~arbiter_core.errors.LimitExceededError` before anything is sent; a
+        request over the minion's limits, or a result over them, comes back as a
+        ``RemoteTaskError`` whose ``type_name`` is ``LimitExceededError`` (see
+        docs/security.md). For keyword arguments named ``queue`` or ``timeout``, use
         :meth:`rpc_call`.
         """
         return self.rpc_call(queue, name, args, kwargs, timeout=timeout)

@@ -41,7 +41,9 @@ from arbiter_core.dag import advance as dag
 from arbiter_core.dag import headers as dag_headers
 from arbiter_core.errors import FailedDependencyError, MessageRejected, SerializationError
 from arbiter_core.node import Record
+from arbiter_core.node.priority import MAX_PRIORITY, require_priority
 from arbiter_core.submission import read_status, settle_unrun, submit, submit_many
+from arbiter_core.unqueueable import fail_unqueueable
 from arbiter_core.wire import Envelope, new_task_id
 
 if TYPE_CHECKING:
@@ -52,12 +54,20 @@ WAITING = (records.WAITING,)
 
 @dataclass(frozen=True)
 class TaskCall:
-    """One task to apply inside a group, squad or pipe: name, arguments, queue."""
+    """One task to apply inside a group, squad or pipe: name, arguments, queue and
+    ``priority`` (0 to 9, as ``apply``'s; checked here, so a bad level fails where it is
+    given). The level travels in the task's header, so every push of it keeps it: the
+    first, a pipe's next step, a callback or finalizer when it falls due, a retry."""
 
     name: str
     args: Sequence[Any] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     queue: str = "default"
+    priority: int = 0
+
+    def __post_init__(self) -> None:
+        if type(self.priority) is not int or not 0 <= self.priority <= MAX_PRIORITY:
+            require_priority(self.priority, f"TaskCall({self.name!r}, priority=...)")
 
     def envelope(self, reply_to: str | None, **headers: Any) -> Envelope:
         return Envelope(
@@ -66,7 +76,7 @@ class TaskCall:
             kwargs=dict(self.kwargs),
             queue=self.queue,
             reply_to=reply_to,
-            headers=headers,
+            headers={task_priority.HEADER: self.priority, **headers} if self.priority else headers,
         )
 
 
@@ -139,6 +149,9 @@ def plan_group(
     then_finalizer = (
         finalizer.envelope(reply_to, then="finalizer", of=group_id) if finalizer else None
     )
+    for later in (then_callback, then_finalizer):
+        if later is not None:  # their own arguments, checked now (a callback's grow later)
+            endpoint.wire.encode(later)
     member_ids = [e.id for e in members]
     data = {
         "id": group_id,
@@ -192,6 +205,7 @@ def plan_pipe(
             kwargs={**call.kwargs, **(persistent_kwargs or {})},
             queue=call.queue,
             reply_to=reply_to,
+            headers=task_priority.headers(call.priority),
         )
         for call in calls
     ]
@@ -252,7 +266,7 @@ def _advance_pipe(endpoint: Endpoint, envelope: Envelope, state: str, result: An
         try:
             submit(endpoint, _with_rest(_with_args(nxt, (result, *nxt.args)), rest), expect=WAITING)
         except SerializationError as exc:  # e.g. the result is over max_message_size
-            settle_unrun(endpoint, nxt, records.FAILED, exc)
+            fail_unqueueable(endpoint, nxt, exc)
             for step in rest:  # the rest of the pipe can never run
                 error = FailedDependencyError(step.task, dependency=nxt.task)
                 settle_unrun(endpoint, step, records.FAILED, error)
@@ -309,7 +323,12 @@ def _group_done(endpoint: Endpoint, group_id: str, data: dict[str, Any]) -> None
         _fire_finalizer(endpoint, group_id, data)
         return
     results = [s["result"] for s in statuses if s is not None]
-    if submit(endpoint, _with_args(envelope, (*envelope.args, results)), expect=WAITING):
+    try:
+        if submit(endpoint, _with_args(envelope, (*envelope.args, results)), expect=WAITING):
+            return
+    except SerializationError as exc:  # e.g. the results together are over max_message_size
+        fail_unqueueable(endpoint, envelope, exc)
+        _fire_finalizer(endpoint, group_id, data)  # it runs after a failed callback too
         return
     callback_now = endpoint.node.get(records.task_key(envelope.id))
     if callback_now is not None and callback_now.state in records.FINAL:
@@ -324,7 +343,11 @@ def _fire_finalizer(endpoint: Endpoint, group_id: str, data: dict[str, Any] | No
             return
         data = endpoint.wire.unpack(current.data)
     if data.get("finalizer") is not None:
-        submit(endpoint, Envelope.from_dict(data["finalizer"]), expect=WAITING)
+        finalizer = Envelope.from_dict(data["finalizer"])
+        try:
+            submit(endpoint, finalizer, expect=WAITING)
+        except SerializationError as exc:  # over this minion's limits, stricter than the planner's
+            fail_unqueueable(endpoint, finalizer, exc)
 
 
 def group_members(endpoint: Endpoint, group_id: str) -> list[str]:

@@ -30,8 +30,8 @@ subclass for a slow or remote broker. A backend that serves only some faces
 :class:`BroadcastContract`, :class:`QueueContract`, :class:`StateContract`,
 :class:`CombinedContract`, :class:`BurialContract`, :class:`OperationsContract` (the
 operator's tools: queue stats, purge, dead-letter requeue), :class:`PriorityContract`
-(message priorities; a node without the ``PRIORITY`` capability has its ordering tests
-skipped with that reason, and its FIFO fallback checked), :class:`LifecycleContract`,
+(message priorities; on a node without the ``PRIORITY`` capability the same tests
+check its FIFO fallback), :class:`LifecycleContract`,
 :class:`ArgumentsContract` (the last passes for any subclass of ``EventNode``: the base
 class checks the arguments before a backend's protected methods see them).
 

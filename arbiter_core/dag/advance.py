@@ -27,8 +27,10 @@ from arbiter_core import records
 from arbiter_core.dag import fan_in
 from arbiter_core.dag.headers import DAG
 from arbiter_core.dag.outcomes import failed_dependency_record
+from arbiter_core.errors import SerializationError
 from arbiter_core.node import Record
-from arbiter_core.submission import read_status, submit_many
+from arbiter_core.submission import announce, queued_item, read_status
+from arbiter_core.unqueueable import fail_unqueueable
 from arbiter_core.wire import Envelope
 
 if TYPE_CHECKING:
@@ -71,7 +73,11 @@ def release_many(
     One read of their records (none if ``stored`` holds them already, by key), one
     batch of pushes (plus, for tasks with ``result_of`` arguments, the read of those
     values). With ``deferred``, the envelopes are added to it instead of pushed (the
-    caller pushes them, expecting ``waiting``), and every answer is False."""
+    caller pushes them, expecting ``waiting``), and every answer is False.
+
+    A task whose message cannot be queued (a ``result_of`` value put it over
+    ``max_message_size``, say) is not pushed: it fails with that error, and its
+    descendants with a FailedDependencyError (see :func:`_unqueueable`)."""
     if not task_ids:
         return []
     if stored is None:
@@ -86,17 +92,48 @@ def release_many(
         bind = envelope.headers[DAG].get("bind")
         if bind:
             envelope = _bound(endpoint, envelope, bind)
+            # Its message grew by those values, so it is checked here, before the
+            # caller's push; the others were checked with these very arguments when the
+            # DAG was planned.
+            if deferred is not None and not _encodes(endpoint, envelope):
+                continue
         envelopes.append(envelope)
         which.append(position)
     released = [False] * len(task_ids)
     if deferred is not None:
         deferred.extend(envelopes)
         return released
-    for position, pushed in zip(
-        which, submit_many(endpoint, envelopes, expect=WAITING), strict=True
+    items, queued = [], []
+    for position, envelope in zip(which, envelopes, strict=True):
+        try:  # each encoded once, as submit_many would, but one that fails fails alone
+            items.append(queued_item(endpoint, envelope, WAITING))
+        except SerializationError as exc:
+            _unqueueable(endpoint, envelope, exc)
+            continue
+        queued.append((position, envelope))
+    for (position, envelope), pushed in zip(
+        queued, endpoint.node.transition_and_push_many(items), strict=True
     ):
         released[position] = pushed
+        if pushed:
+            announce(endpoint, envelope)
     return released
+
+
+def _encodes(endpoint: Endpoint, envelope: Envelope) -> bool:
+    try:
+        endpoint.wire.encode(envelope)
+    except SerializationError as exc:
+        _unqueueable(endpoint, envelope, exc)
+        return False
+    return True
+
+
+def _unqueueable(endpoint: Endpoint, envelope: Envelope, error: SerializationError) -> None:
+    """Fail a released task whose message cannot be queued, then its descendants still
+    waiting, as a failure that ran would: none of them waits for ever."""
+    fail_unqueueable(endpoint, envelope, error)
+    cascade(endpoint, envelope.headers[DAG])  # idempotent: only waiting ones are ended
 
 
 def _bound(endpoint: Endpoint, envelope: Envelope, bind: list[list[Any]]) -> Envelope:

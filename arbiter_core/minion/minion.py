@@ -68,7 +68,7 @@ class Minion(Endpoint):
     ) -> None:
         super().__init__(event_node, registry=registry, **settings)
         self.queue = require_name(queue, "queue")
-        self.tasks = TaskRegistry(queue)
+        self.tasks = TaskRegistry(queue, self.wire.limits)  # names held to this minion's limit
         self.periodic_table = PeriodicTable()
         """What :meth:`periodic` scheduled; every running minion of the app fires it."""
         self.rpc_functions = RpcFunctions()
@@ -176,7 +176,7 @@ class Minion(Endpoint):
         def register(function: Callable[P, R]) -> TaskFunction[P, R]:
             if not callable(function):
                 raise TaskDefinitionError(f"a task must be callable, got {function!r}")
-            task_name = name or default_task_name(function)
+            task_name = self.tasks.check_name(name or default_task_name(function))
             what = f"periodic task {task_name!r}"
             schedule = parse_schedule(cron, every, tz, what)
             passes_tick = takes_tick(plain_function(function))

@@ -14,7 +14,9 @@ record is ``running`` and before it is admitted, only for tasks with a
   counted as a retry, and waiting tasks keep the order in which they reserved.
 * A task whose slot would come at or after its ``expires`` ends ``expired`` now,
   and one whose slot would come after its deadline fails now: neither takes a slot.
-* A kill that came for it while it was being held back ends it cancelled.
+* A kill that came for it while it was being held back ends it cancelled, and so
+  does one that reached this minion while the task was being put back (its record,
+  queued again by then, goes to cancelled; the copy put back is dropped at its slot).
 * Between the reservation and the push back a crash wastes that slot (the lease
   gives the message to another minion, which reserves again): a start is lost to
   the rate, never added to it. A push back whose ack is lost leaves the message to
@@ -33,7 +35,7 @@ import logging
 import time
 from dataclasses import replace
 
-from arbiter_core import records, task_priority, timing
+from arbiter_core import records, task_priority, timing, unique
 from arbiter_core.errors import TaskCancelledError, TaskExpiredError, TaskTimeoutError
 from arbiter_core.minion.inflight import InFlightTasks
 from arbiter_core.minion.outcome import Outcomes
@@ -89,8 +91,7 @@ class RateGate:
         if reservation.wait <= 0:
             return False
         if self.inflight.take_early_kill(envelope.id):  # killed while held back here
-            killed = TaskCancelledError(envelope.task, "killed before it started")
-            self.outcomes.store(delivery, envelope, records.CANCELLED, error=killed, start=True)
+            self._cancel(delivery, envelope)
             return True
         log.debug(
             "task %s[%s] waits %.3fs for its rate limit (%s)",
@@ -125,8 +126,41 @@ class RateGate:
             priority=task_priority.of(envelope.headers),  # it keeps the task's level
         )
         context.node.transition_and_push_many([push])
+        if self.inflight.take_early_kill(envelope.id):
+            # Killed during the push: the kill was taken here, where no start will find it.
+            self._cancel_put_back(envelope)
         # not written: killed since (its record is final); the delivery is done either way
         context.node.ack(delivery)
+
+    def _cancel_put_back(self, envelope: Envelope) -> None:
+        """End a task put back as it was killed, as the Arbiter's kill of a queued task
+        does: from ``queued`` only, since the copy put back may have started elsewhere
+        since; that copy then finds the record final at its slot and is dropped."""
+        node, settings = self.context.node, self.context.settings
+        killed = TaskCancelledError(envelope.task, "killed before it started")
+        final = self.outcomes.record(
+            envelope, records.CANCELLED, error=killed, finished_at=time.time()
+        )
+        written, _ = node.transition(
+            records.task_key(envelope.id),
+            final,
+            ttl=settings.result_ttl,
+            expect=(records.QUEUED,),
+        )
+        if not written:
+            return
+        log.info(
+            "task %s[%s] cancelled while it waited for its rate limit", envelope.task, envelope.id
+        )
+        if envelope.reply_to:
+            node.emit(envelope.reply_to, records.reply_payload(envelope.id, final))
+        unique.release(node, envelope)
+        self.outcomes.follow_ups.run(envelope, final, None)
+
+    def _cancel(self, delivery: Delivery, envelope: Envelope) -> None:
+        """End a task killed as it was being held back (its record still running): unrun."""
+        killed = TaskCancelledError(envelope.task, "killed before it started")
+        self.outcomes.store(delivery, envelope, records.CANCELLED, error=killed, start=True)
 
     def _end_unrun(self, delivery: Delivery, envelope: Envelope) -> None:
         """End a task whose next slot comes after its expiry (expired) or deadline (failed)."""

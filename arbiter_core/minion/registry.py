@@ -12,6 +12,7 @@ from arbiter_core.minion.task_function import plain_function
 from arbiter_core.rate_limit import RateLimit, parse_rate_limit
 from arbiter_core.retry import NO_RETRY, RetryPolicy, retry_policy
 from arbiter_core.seconds import Seconds, to_seconds
+from arbiter_core.wire.limits import Limits
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,11 +50,27 @@ def default_task_name(function: Callable[..., Any]) -> str:
 
 
 class TaskRegistry:
-    """Name → definition; registering one name twice is refused, not silently replaced."""
+    """Name → definition; registering one name twice is refused, not silently replaced.
 
-    def __init__(self, queue: str) -> None:
+    ``limits``: the minion's own; a name longer than its ``max_task_name_length`` is
+    refused here, where the mistake is made, rather than by every ``apply`` of it.
+    """
+
+    def __init__(self, queue: str, limits: Limits | None = None) -> None:
         self.queue = queue
+        self.limits = Limits() if limits is None else limits
         self._tasks: dict[str, TaskDefinition] = {}
+
+    def check_name(self, name: object) -> str:
+        """``name`` if it can name a task here; else a TaskDefinitionError saying why."""
+        if not isinstance(name, str) or not name:
+            raise TaskDefinitionError(f"a task name must be a non-empty string, got {name!r}")
+        too_long = self.limits.name_too_long(name)
+        if too_long:
+            raise TaskDefinitionError(
+                f"task {name[:40]!r}...: {too_long}; give it a shorter name= or raise the limit"
+            )
+        return name
 
     def register(
         self,
@@ -70,9 +87,7 @@ class TaskRegistry:
         started at most at ``rate_limit`` (see :mod:`arbiter_core.rate_limit`)."""
         if not callable(function):
             raise TaskDefinitionError(f"a task must be callable, got {function!r}")
-        name = name or default_task_name(function)
-        if not isinstance(name, str) or not name:
-            raise TaskDefinitionError(f"a task name must be a non-empty string, got {name!r}")
+        name = self.check_name(name or default_task_name(function))
         if name in self._tasks and self._tasks[name].function is not function:
             raise TaskDefinitionError(f"a task named {name!r} is already registered")
         definition = TaskDefinition(

@@ -61,7 +61,9 @@ class RpcClient:
 
         Raises what :meth:`RpcReply.value` raises for an error reply, RpcTimeoutError
         if no answer comes within ``timeout`` seconds, SerializationError (naming the
-        argument) before anything is sent if an argument cannot be encoded.
+        argument) before anything is sent if an argument cannot be encoded, and its
+        subclass LimitExceededError (naming the size and the limit) if the request is over
+        ``max_message_size`` or ``max_nesting_depth``, or the reply over ``max_result_size``.
         """
         require_name(queue, "queue")
         require_name(name, "rpc name")

@@ -17,7 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from arbiter_core.errors import MessageRejected, RemoteTaskError, UnknownRpcError
+from arbiter_core.errors import (
+    LimitExceededError,
+    MessageRejected,
+    RemoteTaskError,
+    UnknownRpcError,
+)
 from arbiter_core.wire import WireFormat
 
 REPLY_VERSION = 1
@@ -32,6 +37,8 @@ class RpcReply:
     result: Any = None
     error: dict[str, str] | None = None
     unknown: tuple[str, ...] | None = None
+    too_big: str | None = None
+    """Why the result is not handed over: its reply is over the caller's ``max_result_size``."""
 
     def encode(self, wire: WireFormat) -> bytes:
         """The reply's payload; a result that does not encode is a SerializationError."""
@@ -48,6 +55,8 @@ class RpcReply:
         """The call's result, or its error raised again."""
         if self.unknown is not None:
             raise UnknownRpcError(name, queue, self.unknown)
+        if self.too_big is not None:
+            raise LimitExceededError(f"rpc {name!r} on queue {queue!r}: {self.too_big}")
         if self.error is not None:
             raise RemoteTaskError(
                 self.error["type"], self.error["message"], self.error["traceback"]
@@ -56,7 +65,11 @@ class RpcReply:
 
     @classmethod
     def decode(cls, wire: WireFormat, frame: bytes, request_id: str) -> RpcReply:
-        """Verify and check the frame of a reply to ``request_id``; MessageRejected if not."""
+        """Verify and check the frame of a reply to ``request_id``; MessageRejected if not.
+
+        A genuine reply whose result is over ``wire``'s ``max_result_size`` (a minion with
+        looser limits sent it) comes back ``too_big``, without the result.
+        """
         body = wire.unpack(frame)
         if not isinstance(body, dict) or body.get("rpc_reply") != REPLY_VERSION:
             raise MessageRejected("not an rpc reply")
@@ -75,6 +88,9 @@ class RpcReply:
                 raise MessageRejected("rpc reply field 'error' must be an object")
             text = {key: str(error.get(key, "")) for key in ("type", "message", "traceback")}
             return cls(request_id, worker, error=text)
+        too_big = wire.limits.result_too_big(len(frame))
+        if too_big is not None:
+            return cls(request_id, worker, too_big=too_big)
         return cls(request_id, worker, result=body.get("result"))
 
 

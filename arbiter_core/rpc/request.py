@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from arbiter_core.errors import MessageRejected, SerializationError
+from arbiter_core.errors import LimitExceededError, MessageRejected, SerializationError
 from arbiter_core.node import require_name
 from arbiter_core.rpc.channels import MAX_TIMEOUT, REPLY_PREFIX
 from arbiter_core.wire import WireFormat, new_task_id
@@ -54,11 +54,22 @@ class RpcRequest:
         }
 
     def encode(self, wire: WireFormat) -> bytes:
-        """The request's frame; an argument that does not encode is named in the error."""
+        """The request's frame; an argument that does not encode is named in the error, and
+        a request over the message size or nesting limit is a LimitExceededError saying so."""
         try:
-            return wire.pack(self.to_dict(), f"rpc {self.name!r}")
+            frame = wire.pack(self.to_dict(), f"rpc {self.name!r}")
         except SerializationError as exc:
             raise SerializationError(f"rpc {self.name!r}: {self._culprit(wire, exc)}") from exc
+        too_big = wire.limits.message_too_big(len(frame))
+        if too_big:
+            raise LimitExceededError(
+                f"rpc {self.name!r}: {too_big}; pass a reference to big data (a path, a URL, "
+                "a key) instead, or raise the limit"
+            )
+        too_deep = wire.too_deep(frame, self.args, self.kwargs)
+        if too_deep:
+            raise LimitExceededError(f"rpc {self.name!r}: {too_deep}")
+        return frame
 
     def _culprit(self, wire: WireFormat, error: SerializationError) -> str:
         parts = [(f"args[{i}]", arg) for i, arg in enumerate(self.args)]
@@ -72,8 +83,17 @@ class RpcRequest:
 
     @classmethod
     def decode(cls, wire: WireFormat, data: bytes) -> RpcRequest:
-        """Verify and check a request frame; every problem is a MessageRejected."""
+        """Verify and check a request frame; every problem is a MessageRejected.
+
+        Not held to the limits here: a genuine request over them is answered, saying
+        why (see :meth:`over_limits`), so it must be read to know where to answer.
+        """
         return cls.from_dict(wire.unpack(data))
+
+    def over_limits(self, wire: WireFormat, data: bytes) -> str | None:
+        """Why this request, decoded from the frame ``data``, is over ``wire``'s message
+        size or nesting limit, or None: one ``len()`` and a bracket count when it is not."""
+        return wire.limits.message_too_big(len(data)) or wire.too_deep(data, self.args, self.kwargs)
 
     @classmethod
     def from_dict(cls, data: Any) -> RpcRequest:

@@ -12,7 +12,11 @@ While ``Minion.run`` lasts, the minion listens on its queue's request event
    :mod:`~arbiter_core.rpc.claim`), and only the winner runs the function and
    emits the reply on the caller's reply event. A minion that does not have the
    function waits :data:`~arbiter_core.rpc.channels.UNKNOWN_GRACE` before it
-   claims, so that one that has it answers first, then answers "unknown".
+   claims, so that one that has it answers first, then answers "unknown". A
+   genuine request over this minion's ``max_message_size`` or ``max_nesting_depth``
+   is never run: after the same grace it is claimed and answered with a
+   :class:`~arbiter_core.errors.LimitExceededError` saying why; a result over
+   ``max_result_size`` is answered with one instead of being sent.
 
 The RPC pool is apart from the task slots: ``rpc_workers`` threads (``Minion.run``),
 so calls never take a slot from queued tasks nor wait behind them. At most
@@ -36,7 +40,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from arbiter_core.errors import BrokerError, MessageRejected, SerializationError
+from arbiter_core.errors import (
+    BrokerError,
+    LimitExceededError,
+    MessageRejected,
+    SerializationError,
+)
 from arbiter_core.node import Quick
 from arbiter_core.records import error_info
 from arbiter_core.rpc.channels import CLOCK_TOLERANCE, UNKNOWN_GRACE, request_event
@@ -132,7 +141,8 @@ class RpcServer:
         try:
             request = self._check(payload)
             if request is not None:
-                self._answer(request, received + request.budget)
+                refusal = request.over_limits(self.wire, payload)
+                self._answer(request, received + request.budget, refusal)
         finally:
             self._done()
 
@@ -150,9 +160,12 @@ class RpcServer:
             return None
         return request
 
-    def _answer(self, request: RpcRequest, gives_up_at: float) -> None:
+    def _answer(self, request: RpcRequest, gives_up_at: float, refusal: str | None) -> None:
+        """Claim and answer the call: run it, or say it is unknown, or (``refusal``) why
+        it is over this minion's limits. The last two wait the grace before they claim,
+        so a minion that has the function, or looser limits, answers first."""
         try:
-            function = self.functions.get(request.name)
+            function = None if refusal else self.functions.get(request.name)
             if function is None:
                 wait = min(UNKNOWN_GRACE, (gives_up_at - time.monotonic()) / 2)
                 if wait > 0 and self.stopping.wait(wait):
@@ -163,7 +176,12 @@ class RpcServer:
                 return
             if not claim_call(self.node, request.id, self.worker_id, request.budget):
                 return  # another minion runs it
-            reply = self._unknown(request) if function is None else self._run(request, function)
+            if refusal:
+                reply = self._refused(request, refusal)
+            elif function is None:
+                reply = self._unknown(request)
+            else:
+                reply = self._run(request, function)
             self.node.emit(request.reply_to, self._encoded(reply, request))
         except BrokerError as exc:
             log.warning("rpc %r (%s) could not be answered: %s", request.name, request.id, exc)
@@ -190,14 +208,31 @@ class RpcServer:
         log.warning("rpc %r is not registered on queue %r", request.name, self.queue)
         return RpcReply(request.id, self.worker_id, unknown=tuple(sorted(self.functions)))
 
+    def _refused(self, request: RpcRequest, refusal: str) -> RpcReply:
+        self._warn("limits", "refusing rpc %r (%s) on queue %r: %s",
+                   request.name, request.id, self.queue, refusal)  # fmt: skip
+        error = LimitExceededError(f"rpc {request.name!r} was refused by its minion: {refusal}")
+        return RpcReply(request.id, self.worker_id, error=_error(error))
+
     def _encoded(self, reply: RpcReply, request: RpcRequest) -> bytes:
+        """The reply's payload; a result that cannot be encoded, or is over the
+        ``max_result_size`` limit, is replaced by an error reply saying so."""
         try:
-            return reply.encode(self.wire)
+            payload = reply.encode(self.wire)
         except SerializationError as exc:
             error = SerializationError(
                 f"rpc {request.name!r} returned a value that cannot be encoded: {exc}"
             )
-            return RpcReply(request.id, self.worker_id, error=_error(error)).encode(self.wire)
+        else:
+            too_big = self.wire.limits.result_too_big(len(payload))
+            if too_big is None:
+                return payload
+            log.warning("rpc %r (%s): %s", request.name, request.id, too_big)
+            error = LimitExceededError(
+                f"rpc {request.name!r} returned a value too big to send: {too_big}; return a "
+                "reference to big data (a path, a URL, a key) instead, or raise the limit"
+            )
+        return RpcReply(request.id, self.worker_id, error=_error(error)).encode(self.wire)
 
     def _done(self) -> None:
         with self._lock:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from arbiter_core.errors import (
@@ -153,6 +153,12 @@ class WireFormat:
     def unpack(self, data: bytes) -> Any:
         """Verify and decode what :meth:`pack` produced; MessageRejected otherwise."""
         return self.unframe(data)
+
+    def too_deep(self, data: bytes, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str | None:
+        """Why the ``args`` and ``kwargs`` a frame ``data`` carries (an RPC request) nest
+        deeper than the limit, or None; a JSON frame with few brackets is not walked."""
+        json_frame = len(data) >= 6 and bytes(data[6 : 6 + data[5]]) in _JSON_LABELS
+        return self.limits.too_deep(args, kwargs, data if json_frame else None)
 
     def frame(self, payload: bytes, content_type: str | None = None) -> bytes:
         """Header, signature and ``payload``, labelled ``content_type`` (the codec's by default)."""
