@@ -390,7 +390,12 @@ def test_a_kill_that_comes_between_the_pull_and_the_start_is_not_lost(
         arbiter.node.emit(
             records.control_event("default"), WireFormat().pack({"kill": [envelope.id]})
         )
-        time.sleep(0.2)  # the minion hears the kill; the task is not there yet
+        run = app._run
+        assert run is not None
+        heard = time.monotonic() + 10  # the minion hears the kill; the task is not there yet
+        while envelope.id not in run.inflight._early_kills:  # (a fixed sleep was flaky)
+            assert time.monotonic() < heard, "the minion never heard the kill"
+            time.sleep(0.01)
         arbiter.node.push("default", WireFormat().encode(envelope))
         [status] = arbiter.wait_for_tasks([envelope.id], timeout=10)
     assert status["state"] == "cancelled", status
