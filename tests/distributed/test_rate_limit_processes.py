@@ -1,9 +1,12 @@
-"""A global rate limit of 20/s held by three minion processes on a real Redis, over 10 s.
+"""A global rate limit held by minion processes on a real Redis: 20/s by three over 10 s,
+and 200/s by two over 5 s.
 
 Each start leaves a file named after the time it began (see :data:`RATE_APP`), so
 the rate is counted on the file system, not read from the broker under test. An
 unlimited task applied while the limited backlog waits shows the waiting tasks
-hold no worker slot.
+hold no worker slot. At 200 starts a second each start is a reservation and a push
+back, then a pull and a run: the limit still spaces the starts when the minions do
+little else than keep it.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ MARKS = Path(os.environ["ARBITER_TEST_MARKS"])
 app = Minion(queue="default")  # broker, namespace and lease from ARBITER_*
 
 
-@app.task(name="limited", rate_limit="20/s")
+@app.task(name="limited", rate_limit=os.environ.get("TEST_RATE_LIMIT", "20/s"))
 def limited(i):
     """One file per start: when it began, and the process that ran it."""
     (MARKS / f"limited-{time.time_ns()}-{os.getpid()}").touch()
@@ -52,16 +55,21 @@ if __name__ == "__main__":
 '''
 
 
-@pytest.fixture
-def fleet(tmp_path: Path, redis_url: str, redis_namespace: str) -> Iterator[list[MinionProcess]]:
+def launch(tmp_path: Path, redis_url: str, redis_namespace: str, count: int) -> list[MinionProcess]:
+    """``count`` minion processes of :data:`RATE_APP` (4 workers each), marks in tmp/marks."""
     script = tmp_path / "rate_app.py"
     script.write_text(RATE_APP)
     marks = tmp_path / "marks"
     marks.mkdir()
-    minions = [
+    return [
         MinionProcess(script, redis_url, redis_namespace, marks, workers=4, name=f"m{i}")
-        for i in range(3)
+        for i in range(count)
     ]
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, redis_url: str, redis_namespace: str) -> Iterator[list[MinionProcess]]:
+    minions = launch(tmp_path, redis_url, redis_namespace, 3)
     yield minions
     for minion in minions:
         minion.kill()
@@ -104,3 +112,33 @@ def test_twenty_a_second_across_three_processes_holds_within_ten_percent(
     assert abs(len(in_window) - RATE * WINDOW) <= 0.1 * RATE * WINDOW, len(in_window)
     assert len(pids) == 3, "every process ran some: the limit is shared, not per process"
     assert len(found) < BACKLOG, "the backlog outlasted the window"
+
+
+def test_two_hundred_a_second_across_two_processes_holds_within_ten_percent(
+    redis_url: str, redis_namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rate, window, backlog = 200, 5.0, 1400  # a backlog the window cannot hold
+    monkeypatch.setenv("TEST_RATE_LIMIT", f"{rate}/s")  # read by the minion processes
+    marks = tmp_path / "marks"
+    fleet = launch(tmp_path, redis_url, redis_namespace, 2)
+    try:
+        with Arbiter(redis_url, namespace=redis_namespace) as arbiter:
+            wait_registered(arbiter.node, *fleet)
+            arbiter.apply("limited", tasks_count=backlog, task_args=[1])
+            assert wait_until(lambda: bool(starts(marks)), 10)
+            first = starts(marks)[0][0]
+            time.sleep(max(0.0, first + window + 1.0 - time.time()))
+            found = starts(marks)
+    finally:
+        for minion in fleet:
+            minion.kill()
+    in_window = [at for at, _ in found if at < first + window]
+    per_second = [sum(1 for at in in_window if first + s <= at < first + s + 1) for s in range(5)]
+    pids = {pid for _, pid in found}
+    print(
+        f"\n{len(in_window)} starts in {window:g}s = {len(in_window) / window:.1f}/s "
+        f"(limit {rate}/s), per second {per_second}, by {len(pids)} processes"
+    )
+    assert abs(len(in_window) - rate * window) <= 0.1 * rate * window, len(in_window)
+    assert len(pids) == 2, "both processes ran some: the limit is shared, not per process"
+    assert len(found) < backlog, "the backlog outlasted the window"
