@@ -49,12 +49,21 @@ class BurialWatch:
         self._events: queue.Queue[str] = queue.Queue(MAX_PENDING)
         self._dropped = 0
         self._thread = threading.Thread(target=self._serve, name="arbiter-burials", daemon=True)
+        self._listening = False
 
     def listen(self) -> None:
+        """Subscribe and start the reader (once; a retry after a failed start may call it
+        again)."""
+        if self._listening:
+            return
         self.context.node.subscribe(BURIED_EVENT, self._on_buried)  # events queue till then
+        self._listening = True
         self._thread.start()
 
     def close(self) -> None:
+        if not self._listening:
+            return
+        self._listening = False
         try:
             self.context.node.unsubscribe(BURIED_EVENT, self._on_buried)
         finally:

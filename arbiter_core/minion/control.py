@@ -46,12 +46,18 @@ class Control:
         self.inflight = inflight
         self.pool = pool
         self.watch = watch
+        self._listening = False
 
     def listen(self) -> None:
-        self.node.subscribe(self.event, self._on_control)
+        """Subscribe (once; a retry after a failed start may call it again)."""
+        if not self._listening:
+            self.node.subscribe(self.event, self._on_control)
+            self._listening = True
 
     def close(self) -> None:
-        self.node.unsubscribe(self.event, self._on_control)
+        if self._listening:
+            self._listening = False
+            self.node.unsubscribe(self.event, self._on_control)
 
     def _on_control(self, event: str, payload: bytes) -> None:
         try:

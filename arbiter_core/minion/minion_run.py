@@ -125,9 +125,9 @@ class MinionRun:
         context = self.context
         if not self._reach_broker():
             self.rpc.stop()
+            self.burials.close()
+            self.control.close()
             return  # stopped before the broker ever answered: nothing else to clean up
-        self.control.listen()
-        self.burials.listen()
         self.keeper.start()
         self.ticker.start()  # after the first beat: the table is published before a tick
         context.registry.notify(
@@ -167,7 +167,11 @@ class MinionRun:
         url = self.context.node.url
         while not self.stopping.is_set():
             try:
-                self.rpc.start()  # before the first beat: a minion listed live serves rpc
+                # All before the first beat: a minion listed live serves rpc and hears kills
+                # (a kill broadcast the moment ``workers()`` lists it is not missed).
+                self.rpc.start()
+                self.control.listen()
+                self.burials.listen()
                 self.keeper.beat()
             except BrokerError as exc:
                 wait = backoff.next()
