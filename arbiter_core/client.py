@@ -508,7 +508,7 @@ class Arbiter(Endpoint):
         )
         error = TaskCancelledError(envelope.task, "killed before it started")
         if settle_unrun(self, envelope, records.CANCELLED, error):
-            composition.advance(self, envelope, records.CANCELLED, None, killed=True)
+            composition.advance(self, envelope, records.CANCELLED)
             return True
         payload = self.wire.pack({"kill": [task_id]})
         self.node.emit(records.control_event(envelope.queue), payload)

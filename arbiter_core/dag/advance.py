@@ -6,20 +6,23 @@ be delivered again, and the minion that finds its task final runs this again. Ev
 step is idempotent:
 
 * a success reports to each dependent (:mod:`~arbiter_core.dag.fan_in` for one
-  with several dependencies); the dependent whose dependencies have all succeeded
+  with several dependencies); the dependent whose dependencies have all reported
   is released: its ``result_of`` arguments are filled in from the stored results,
   and ``waiting`` → ``queued`` and the push happen in one ``transition_and_push``,
   so it is pushed exactly once;
 * any other end (failed, cancelled, dead) ends every descendant still ``waiting``
   with a :class:`~arbiter_core.errors.FailedDependencyError`, as the local runner
-  does; a descendant that ended already keeps its end.
+  does; a descendant that ended already keeps its end;
+* whatever the end, the ``finally`` dependents (a group's finalizer) are reported
+  to, those of the task itself and of each descendant the cascade ended: they run
+  once everything they wait for has ended, however it ended.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -46,19 +49,29 @@ def advance(
     the tasks released are added to it, to be pushed by the caller, instead of pushed."""
     info = envelope.headers[DAG]
     if state == records.SUCCEEDED:
-        then = info.get("then", ())
-        ready = [dependent_id for _, dependent_id, count, _ in then if count == 1]
-        several = [(dependent_id, count, index) for _, dependent_id, count, index in then]
-        # Every dependent's record is read with the first reports, in one round trip:
-        # a record read before its fan-in ends is still right, for a waiting record
-        # does not change, and the release's compare-and-set refuses one that has.
-        keys = [records.task_key(dependent_id) for _, dependent_id, _, _ in then]
-        counted, stored = fan_in.report_many(
-            endpoint, [item for item in several if item[1] > 1], read=keys
-        )
-        release_many(endpoint, ready + counted, stored, deferred)
+        report(endpoint, [*info.get("then", ()), *info.get("finally", ())], deferred)
     else:
+        report(endpoint, info.get("finally", ()), deferred)
         cascade(endpoint, info)
+
+
+def report(
+    endpoint: Endpoint, dependents: Sequence[Sequence[Any]], deferred: list[Envelope] | None = None
+) -> None:
+    """Report an end to each ``[name, id, count, index]`` dependent; release those whose
+    dependencies have all reported (see :func:`release_many` for ``deferred``)."""
+    if not dependents:
+        return
+    ready = [dependent_id for _, dependent_id, count, _ in dependents if count == 1]
+    several = [(dependent_id, count, index) for _, dependent_id, count, index in dependents]
+    # Every dependent's record is read with the first reports, in one round trip:
+    # a record read before its fan-in ends is still right, for a waiting record
+    # does not change, and the release's compare-and-set refuses one that has.
+    keys = [records.task_key(dependent_id) for _, dependent_id, _, _ in dependents]
+    counted, stored = fan_in.report_many(
+        endpoint, [item for item in several if item[1] > 1], read=keys
+    )
+    release_many(endpoint, ready + counted, stored, deferred)
 
 
 def release_many(
@@ -92,11 +105,10 @@ def release_many(
         bind = envelope.headers[DAG].get("bind")
         if bind:
             envelope = _bound(endpoint, envelope, bind)
-            # Its message grew by those values, so it is checked here, before the
-            # caller's push; the others were checked with these very arguments when the
-            # DAG was planned.
-            if deferred is not None and not _encodes(endpoint, envelope):
-                continue
+        # Checked here, before the caller's push: its message may have grown by those
+        # values, and this minion's limits may be stricter than the planner's.
+        if deferred is not None and not _encodes(endpoint, envelope):
+            continue
         envelopes.append(envelope)
         which.append(position)
     released = [False] * len(task_ids)
@@ -133,7 +145,9 @@ def _unqueueable(endpoint: Endpoint, envelope: Envelope, error: SerializationErr
     """Fail a released task whose message cannot be queued, then its descendants still
     waiting, as a failure that ran would: none of them waits for ever."""
     fail_unqueueable(endpoint, envelope, error)
-    cascade(endpoint, envelope.headers[DAG])  # idempotent: only waiting ones are ended
+    info = envelope.headers[DAG]
+    report(endpoint, info.get("finally", ()))  # a group's finalizer runs after this end too
+    cascade(endpoint, info)  # idempotent: only waiting ones are ended
 
 
 def _bound(endpoint: Endpoint, envelope: Envelope, bind: list[list[Any]]) -> Envelope:
@@ -149,9 +163,13 @@ def _bound(endpoint: Endpoint, envelope: Envelope, bind: list[list[Any]]) -> Env
         values[dependency_id] = status["result"]
     args = list(envelope.args)
     kwargs = dict(envelope.kwargs)
+    lists: dict[int, list[Any]] = {}
     for where, key, _, dependency_id in bind:
         if where == "a":
             args[key] = values[dependency_id]
+        elif where == "l":
+            args[key] = lists.setdefault(key, [])
+            lists[key].append(values[dependency_id])
         else:
             kwargs[key] = values[dependency_id]
     return replace(envelope, args=tuple(args), kwargs=kwargs)
@@ -159,11 +177,15 @@ def _bound(endpoint: Endpoint, envelope: Envelope, bind: list[list[Any]]) -> Env
 
 def cascade(endpoint: Endpoint, failed: Mapping[str, Any]) -> None:
     """End every descendant of the failed task that still waits, breadth first, each
-    with the failed task as ``dependency`` and its direct dependency as ``via``."""
+    with the failed task as ``dependency`` and its direct dependency as ``via``; then
+    report the ends of the final ones to their ``finally`` dependents."""
     root = failed["name"]
     queue: deque[tuple[str, str]] = deque((t[1], failed["name"]) for t in failed.get("then", ()))
     seen: set[str] = set()
     node = endpoint.node
+    # The ``finally`` dependents of every descendant that is final, ended now or before
+    # (reports are idempotent, so a cascade run again after a crash finishes the job).
+    finally_dependents: list[Sequence[Any]] = []
     while queue:
         batch = []
         while queue:
@@ -178,14 +200,18 @@ def cascade(endpoint: Endpoint, failed: Mapping[str, Any]) -> None:
                 continue
             status = read_status(endpoint, record, task_id)
             info = (status.get("headers") or {}).get(DAG) or {}
+            final = record.state in records.FINAL
             if record.state == records.WAITING:
-                _end_blocked(endpoint, task_id, record, info, root, via)
+                final = _end_blocked(endpoint, task_id, record, info, root, via)
+            if final:
+                finally_dependents.extend(info.get("finally", ()))
             queue.extend((t[1], info["name"]) for t in info.get("then", ()))
+    report(endpoint, finally_dependents)
 
 
 def _end_blocked(
     endpoint: Endpoint, task_id: str, record: Record, info: Mapping[str, Any], root: str, via: str
-) -> None:
+) -> bool:
     data = endpoint.wire.unpack(record.data)
     envelope = Envelope.from_dict(data["envelope"])
     final = failed_dependency_record(endpoint, envelope, info["name"], root, via, time.time())
@@ -194,3 +220,4 @@ def _end_blocked(
     )
     if written and envelope.reply_to:
         endpoint.node.emit(envelope.reply_to, records.reply_payload(task_id, final))
+    return written

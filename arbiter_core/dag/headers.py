@@ -1,16 +1,23 @@
 """The envelope headers of a DAG task, and the per-call options ``create_task`` gives it.
 
-``dag`` (every DAG task)::
+``dag`` (every task of a graph: a DAG's, and a group's, squad's or pipe's, which are
+graphs on the same engine, see :mod:`arbiter_core.composition`)::
 
-    {"id": dag id, "name": the task's name in the DAG,
+    {"id": plan id, "name": the task's name in the graph,
      "then": [[dependent name, dependent task id, its dependency count, my index
                among its dependencies], ...],
+     "finally": [[the same, for a dependent that runs whatever my end], ...],
      "bind": [["a", arg index, dependency name, dependency task id]
-              | ["k", kwarg name, dependency name, dependency task id], ...]}
+              | ["k", kwarg name, dependency name, dependency task id]
+              | ["l", arg index, dependency name, dependency task id], ...]}
 
-``then`` is what the minion that ends the task advances (see
-:mod:`arbiter_core.dag.advance`); ``bind`` says which arguments are a dependency's
-value (:func:`~arbiter_core.task.result_of`), filled in when the task is released.
+``then`` and ``finally`` are what the minion that ends the task advances (see
+:mod:`arbiter_core.dag.advance`): a ``then`` dependent needs my success (it fails
+with a FailedDependencyError otherwise), a ``finally`` dependent only my end (a
+group's finalizer). The two share one count per dependent. ``bind`` says which
+arguments are a dependency's value (:func:`~arbiter_core.task.result_of`), filled in
+when the task is released; ``"l"`` entries make the argument at that index a list
+of their values, in the order listed (a group callback's member results).
 
 ``retry`` (a :class:`~arbiter_core.retry.RetryPolicy` as a dict) and ``timeout``
 (seconds) override the registered task's own options for this call; ``create_task``
@@ -74,9 +81,10 @@ def check(headers: Mapping[str, Any]) -> None:
         for name in ("id", "name"):
             if not isinstance(info.get(name), str) or not info[name]:
                 raise MessageRejected(f"header 'dag' needs a non-empty string {name!r}")
-        then = info.get("then", [])
-        if not isinstance(then, list) or not all(_is_then(t) for t in then):
-            raise MessageRejected("header 'dag': 'then' must list [name, id, count, index]")
+        for field in ("then", "finally"):
+            then = info.get(field, [])
+            if not isinstance(then, list) or not all(_is_then(t) for t in then):
+                raise MessageRejected(f"header 'dag': {field!r} must list [name, id, count, index]")
         bind = info.get("bind", [])
         if not isinstance(bind, list) or not all(_is_bind(b) for b in bind):
             raise MessageRejected("header 'dag': 'bind' must list [where, key, name, id]")
@@ -93,7 +101,10 @@ def _is_then(entry: Any) -> bool:
 
 
 def _is_bind(entry: Any) -> bool:
-    if not isinstance(entry, list) or len(entry) != 4 or entry[0] not in ("a", "k"):
+    if not isinstance(entry, list) or len(entry) != 4 or entry[0] not in ("a", "k", "l"):
         return False
-    key_ok = type(entry[1]) is int if entry[0] == "a" else isinstance(entry[1], str)
+    if entry[0] == "k":
+        key_ok = isinstance(entry[1], str)
+    else:
+        key_ok = type(entry[1]) is int and entry[1] >= 0
     return key_ok and all(isinstance(x, str) and x for x in entry[2:])

@@ -144,13 +144,7 @@ def plan_dag(
         elif not needs[name]:
             roots.append(envelope)
         else:
-            if len(needs[name]) > 1:
-                initial = fan_in.initial(len(needs[name]))
-                writes.append((fan_in.fan_in_key(envelope.id), initial, ttl, None))
-            status = records.task_status(envelope, records.WAITING)
-            status["envelope"] = envelope.to_dict()
-            waiting = Record(records.WAITING, endpoint.wire.pack(status, "record"))
-            writes.append((key, waiting, ttl, (records.ABSENT,)))
+            writes.extend(waiting_writes(endpoint, envelope, len(needs[name])))
     data = {
         "id": dag_id,
         "kind": KIND,
@@ -166,6 +160,20 @@ def plan_dag(
     node.transition_many(writes)
     submit_many(endpoint, roots)
     return DagPlan(dag_id, ids, {str(t.name): t.timeout for t in task_list})
+
+
+def waiting_writes(endpoint: Endpoint, envelope: Envelope, count: int) -> list[TransitionItem]:
+    """The records of a task that waits for ``count`` ends: its fan-in if ``count`` > 1,
+    and its ``waiting`` record holding its envelope (written only where none is)."""
+    ttl = endpoint.settings.result_ttl
+    writes: list[TransitionItem] = []
+    if count > 1:
+        writes.append((fan_in.fan_in_key(envelope.id), fan_in.initial(count), ttl, None))
+    status = records.task_status(envelope, records.WAITING)
+    status["envelope"] = envelope.to_dict()
+    waiting = Record(records.WAITING, endpoint.wire.pack(status, "record"))
+    writes.append((records.task_key(envelope.id), waiting, ttl, (records.ABSENT,)))
+    return writes
 
 
 def push_roots(endpoint: Endpoint, data: dict[str, Any]) -> None:

@@ -72,6 +72,9 @@ def assert_dead(status: dict[str, Any], *words: str) -> None:
         ({"headers": {"pipe": [{"task": "next"}]}}, "pipe"),  # a step with no version
         ({"headers": {"group": ["not", "an", "id"]}}, "group"),
         ({"headers": {"then": "callback"}}, "of"),
+        ({"headers": {"group": "a" * 32}}, "retired"),  # a well-formed plan of old
+        ({"headers": {"dag": {"id": "g", "name": "t", "finally": [["f"]]}}}, "finally"),
+        ({"headers": {"dag": {"id": "g", "name": "t", "bind": [["l", -1, "m", "i"]]}}}, "bind"),
         ({"attempt": True}, "attempt"),
         ({"kwargs": {"x": float("nan")}}, "NaN"),
     ],
@@ -152,9 +155,10 @@ def test_a_spent_message_ends_its_record_and_wakes_the_wait(
 def test_a_follow_up_that_fails_after_a_successful_run_keeps_the_task_succeeded(
     arbiter: Arbiter, app: Minion
 ) -> None:
-    group = "g" + "0" * 31
-    arbiter.node.transition(records.group_key(group), Record("pending:1", b"tampered"), ttl=60)
-    member = Envelope("work", args=(5,), headers={"group": group}, reply_to=arbiter.reply_to)
+    dependent = "d" + "0" * 31  # what the task releases: its record does not decode
+    arbiter.node.transition(records.task_key(dependent), Record("waiting", b"tampered"), ttl=60)
+    graph = {"id": "g" + "0" * 31, "name": "work", "then": [["next", dependent, 1, 0]]}
+    member = Envelope("work", args=(5,), headers={"dag": graph}, reply_to=arbiter.reply_to)
     push_bound(arbiter, WIRE.encode(member), member.id)
     with running(app, workers=1):
         [status] = arbiter.wait_for_tasks([member.id], timeout=10)
