@@ -292,19 +292,20 @@ def advance(
     endpoint: Endpoint,
     envelope: Envelope,
     state: str,
-    result: Any = None,
+    result: Any = dag.NO_RESULT,
     *,
     deferred: list[Envelope] | None = None,
 ) -> None:
     """Run after a task's final state was stored: by its minion, or by ``kill``.
 
-    Moves its plan's graph on (see :mod:`arbiter_core.dag.advance`); ``result`` is
-    not needed, for what comes next reads the stored results. ``deferred``: the
-    tasks this releases are added to it, for the caller to push (with ``expect``
-    waiting) before it acks, rather than pushed here.
+    Moves its plan's graph on (see :mod:`arbiter_core.dag.advance`). ``result``: the
+    value stored (a success's), if the caller holds it: handed to a dependent bound to
+    it (a pipe's next step) without reading it back. ``deferred``: the tasks this
+    releases are added to it, for the caller to push (with ``expect`` waiting) before
+    it acks, rather than pushed here.
     """
     if dag_headers.DAG in envelope.headers:
-        dag.advance(endpoint, envelope, state, deferred)
+        dag.advance(endpoint, envelope, state, deferred, result)
 
 
 def group_members(endpoint: Endpoint, group_id: str) -> list[str]:

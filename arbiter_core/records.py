@@ -4,10 +4,10 @@ Keys are logical; each node prefixes them with its namespace.
 
 ==========================  =====================================================
 ``task:{id}``               one task's record; state compared by ``transition``
-``group:{id}``              a group's members and what runs after them; its
-                            state ``pending:N`` counts members not yet final.
-                            A pipe's steps too (state ``pipe``); ``kind`` in
-                            the data says which (see ``composition``)
+``group:{id}``              a plan: a group's members and what runs after them
+                            (state: the kind), a pipe's steps (state ``pipe``),
+                            a DAG's tasks (state ``dag``); ``kind`` in the data
+                            says which (see ``composition``)
 ``reply:{arbiter id}``      (broadcast event) tasks that reached a final state,
                             sent to the Arbiter that applied them: the id, and
                             the final record (see :func:`reply_payload`)
@@ -20,7 +20,7 @@ Keys are logical; each node prefixes them with its namespace.
 ``rpc-reply:{arbiter id}``  (broadcast event) answers to one Arbiter's RPC calls
 ``rpc-claim:{request id}``  an RPC call's claim: the one minion that creates it
                             runs the call (see ``rpc.channels``, ``rpc.claim``)
-``fan-in:{task id}``        a DAG task's dependencies that have reported (see
+``fan-in:{task id}``        a waiting task's dependencies that have reported (see
                             ``dag.fan_in``)
 ``task:periodic:{n}:{t}``   the run fired for tick ``t`` of periodic task ``n``:
                             its creation is the tick's claim (``periodic.claim``)

@@ -42,24 +42,39 @@ if TYPE_CHECKING:
 WAITING = (records.WAITING,)
 
 
+NO_RESULT: Any = object()
+"""``advance``'s ``result`` when the caller does not hold the value: it is read back."""
+
+
 def advance(
-    endpoint: Endpoint, envelope: Envelope, state: str, deferred: list[Envelope] | None = None
+    endpoint: Endpoint,
+    envelope: Envelope,
+    state: str,
+    deferred: list[Envelope] | None = None,
+    result: Any = NO_RESULT,
 ) -> None:
     """Move the DAG on after ``envelope``'s task ended in ``state``; with ``deferred``,
-    the tasks released are added to it, to be pushed by the caller, instead of pushed."""
+    the tasks released are added to it, to be pushed by the caller, instead of pushed.
+    ``result``: the value just stored, if the caller holds it; a dependent bound to it
+    (a pipe's next step) then gets it without reading it back."""
     info = envelope.headers[DAG]
     if state == records.SUCCEEDED:
-        report(endpoint, [*info.get("then", ()), *info.get("finally", ())], deferred)
+        known = {} if result is NO_RESULT else {envelope.id: result}
+        report(endpoint, [*info.get("then", ()), *info.get("finally", ())], deferred, known)
     else:
         report(endpoint, info.get("finally", ()), deferred)
         cascade(endpoint, info)
 
 
 def report(
-    endpoint: Endpoint, dependents: Sequence[Sequence[Any]], deferred: list[Envelope] | None = None
+    endpoint: Endpoint,
+    dependents: Sequence[Sequence[Any]],
+    deferred: list[Envelope] | None = None,
+    known: Mapping[str, Any] | None = None,
 ) -> None:
     """Report an end to each ``[name, id, count, index]`` dependent; release those whose
-    dependencies have all reported (see :func:`release_many` for ``deferred``)."""
+    dependencies have all reported (see :func:`release_many` for ``deferred``
+    and ``known``)."""
     if not dependents:
         return
     ready = [dependent_id for _, dependent_id, count, _ in dependents if count == 1]
@@ -71,7 +86,7 @@ def report(
     counted, stored = fan_in.report_many(
         endpoint, [item for item in several if item[1] > 1], read=keys
     )
-    release_many(endpoint, ready + counted, stored, deferred)
+    release_many(endpoint, ready + counted, stored, deferred, known)
 
 
 def release_many(
@@ -79,14 +94,16 @@ def release_many(
     task_ids: list[str],
     stored: Mapping[str, Record] | None = None,
     deferred: list[Envelope] | None = None,
+    known: Mapping[str, Any] | None = None,
 ) -> list[bool]:
     """Queue each waiting task with its dependencies' values; whether each was
     pushed (False: not waiting any more: released already, killed, or expired).
 
     One read of their records (none if ``stored`` holds them already, by key), one
     batch of pushes (plus, for tasks with ``result_of`` arguments, the read of those
-    values). With ``deferred``, the envelopes are added to it instead of pushed (the
-    caller pushes them, expecting ``waiting``), and every answer is False.
+    values, except those in ``known``, by task id). With ``deferred``, the envelopes
+    are added to it instead of pushed (the caller pushes them, expecting ``waiting``),
+    and every answer is False.
 
     A task whose message cannot be queued (a ``result_of`` value put it over
     ``max_message_size``, say) is not pushed: it fails with that error, and its
@@ -104,7 +121,7 @@ def release_many(
         envelope = Envelope.from_dict(endpoint.wire.unpack(record.data)["envelope"])
         bind = envelope.headers[DAG].get("bind")
         if bind:
-            envelope = _bound(endpoint, envelope, bind)
+            envelope = _bound(endpoint, envelope, bind, known or {})
         # Checked here, before the caller's push: its message may have grown by those
         # values, and this minion's limits may be stricter than the planner's.
         if deferred is not None and not _encodes(endpoint, envelope):
@@ -150,13 +167,18 @@ def _unqueueable(endpoint: Endpoint, envelope: Envelope, error: SerializationErr
     cascade(endpoint, info)  # idempotent: only waiting ones are ended
 
 
-def _bound(endpoint: Endpoint, envelope: Envelope, bind: list[list[Any]]) -> Envelope:
-    """``envelope`` with each ``result_of`` argument replaced by its dependency's value."""
-    keys = {records.task_key(entry[3]) for entry in bind}
-    stored = endpoint.node.get_many(list(keys))
-    values: dict[str, Any] = {}
+def _bound(
+    endpoint: Endpoint, envelope: Envelope, bind: list[list[Any]], known: Mapping[str, Any]
+) -> Envelope:
+    """``envelope`` with each ``result_of`` argument replaced by its dependency's value
+    (from ``known``, else read from the dependency's record)."""
+    values: dict[str, Any] = dict(known)
+    keys = {records.task_key(entry[3]) for entry in bind if entry[3] not in values}
+    stored = endpoint.node.get_many(list(keys)) if keys else {}
     for entry in bind:
         dependency_id = entry[3]
+        if dependency_id in known:
+            continue
         status = read_status(endpoint, stored.get(records.task_key(dependency_id)), dependency_id)
         if status["state"] != records.SUCCEEDED:  # cannot happen before the TTL runs out
             raise RuntimeError(f"dependency {entry[2]!r} has no stored result ({status['state']})")
