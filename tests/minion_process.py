@@ -52,6 +52,13 @@ def work(tag, seconds=0.0):
     return os.getpid()
 
 
+@app.task(name="collect")
+def collect(tag, results):
+    """A group callback: how many results it got."""
+    mark(tag)
+    return len(results)
+
+
 @app.task(name="hang_once")
 def hang_once(tag, seconds):
     """Hangs on its first execution (long enough to be killed there), returns on the next."""

@@ -143,3 +143,30 @@ def test_a_1000_way_fan_in_runs_once_with_a_minion_killed(
     assert len(minions.executions("fan")) == 1, "the fan-in ran more than once"
     fan_at = first_run_ns(minions, "fan")[0]
     assert all(first_run_ns(minions, f"d{i}")[0] < fan_at for i in range(1000))
+
+
+def test_a_600_member_group_fires_its_callback_and_finalizer_once_with_a_minion_killed(
+    arbiter: Arbiter, minions: Minions, redis_url: str, redis_namespace: str
+) -> None:
+    """Groups are graphs on the same engine: the callback's and the finalizer's fan-ins
+    fire once each though the members end on two minions and one is killed -9 among them."""
+    from arbiter import TaskCall
+
+    first = minions.start(redis_url, redis_namespace, workers=2, lease=LEASE)
+    second = minions.start(redis_url, redis_namespace, workers=2, lease=LEASE)
+    wait_registered(arbiter.node, first, second)
+    plan = arbiter.group(
+        [TaskCall("work", (f"g{i}",)) for i in range(600)],
+        callback=TaskCall("collect", ("cb",)),
+        finalizer=TaskCall("work", ("fin",)),
+    )
+    assert wait_until(lambda: len(list(minions.marks.glob("exec-g*"))) >= 200, WAIT)
+    second.kill()  # kill -9 in the middle of the members
+    statuses = {s["id"]: s for s in arbiter.wait_for_tasks(plan.all_ids, timeout=120)}
+    assert {statuses[m]["state"] for m in plan.members} == {"succeeded"}
+    assert statuses[plan.callback]["result"] == 600
+    assert len(minions.executions("cb")) == 1, "the callback ran more than once"
+    assert len(minions.executions("fin")) == 1, "the finalizer ran more than once"
+    callback_at, finalizer_at = first_run_ns(minions, "cb")[0], first_run_ns(minions, "fin")[0]
+    assert all(first_run_ns(minions, f"g{i}")[0] < callback_at for i in range(600))
+    assert callback_at < finalizer_at, "the finalizer waits for the callback's end"
