@@ -35,7 +35,7 @@ from arbiter_core.dag import advance as dag
 from arbiter_core.dag import headers as dag_headers
 from arbiter_core.dag import plan as dag_plan
 from arbiter_core.errors import MessageRejected
-from arbiter_core.node import Record
+from arbiter_core.node import Record, TransitionItem
 from arbiter_core.node.priority import MAX_PRIORITY, require_priority
 from arbiter_core.submission import submit, submit_many
 from arbiter_core.wire import Envelope, new_task_id
@@ -295,6 +295,7 @@ def advance(
     result: Any = dag.NO_RESULT,
     *,
     deferred: list[Envelope] | None = None,
+    read: Mapping[str, Record | None] | None = None,
 ) -> None:
     """Run after a task's final state was stored: by its minion, or by ``kill``.
 
@@ -302,10 +303,20 @@ def advance(
     value stored (a success's), if the caller holds it: handed to a dependent bound to
     it (a pipe's next step) without reading it back. ``deferred``: the tasks this
     releases are added to it, for the caller to push (with ``expect`` waiting) before
-    it acks, rather than pushed here.
+    it acks, rather than pushed here. ``read``: the records of :func:`reads_first`,
+    by key, if the caller read them.
     """
     if dag_headers.DAG in envelope.headers:
-        dag.advance(endpoint, envelope, state, deferred, result)
+        dag.advance(endpoint, envelope, state, deferred, result, read)
+
+
+def reads_first(envelope: Envelope, state: str, ttl: float) -> list[TransitionItem]:
+    """Read-only ``transition_many`` items that :func:`advance` would read first after
+    ``envelope``'s task ends in ``state``; the minion sends them with the outcome's write
+    and passes what they read as ``read`` (see :func:`arbiter_core.dag.advance.reads_first`)."""
+    if dag_headers.DAG not in envelope.headers:
+        return []
+    return dag.reads_first(envelope, state, ttl)
 
 
 def group_members(endpoint: Endpoint, group_id: str) -> list[str]:

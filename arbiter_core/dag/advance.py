@@ -31,7 +31,7 @@ from arbiter_core.dag import fan_in
 from arbiter_core.dag.headers import DAG
 from arbiter_core.dag.outcomes import failed_dependency_record
 from arbiter_core.errors import SerializationError
-from arbiter_core.node import Record
+from arbiter_core.node import Record, TransitionItem
 from arbiter_core.submission import announce, queued_item, read_status
 from arbiter_core.unqueueable import fail_unqueueable
 from arbiter_core.wire import Envelope
@@ -46,21 +46,37 @@ NO_RESULT: Any = object()
 """``advance``'s ``result`` when the caller does not hold the value: it is read back."""
 
 
+def reads_first(envelope: Envelope, state: str, ttl: float) -> list[TransitionItem]:
+    """What :func:`advance` reads first after ``envelope``'s task ends in ``state``, as
+    read-only ``transition_many`` items: its dependents' records after a success. The
+    minion sends them with the outcome's own write, which spares a round trip; a
+    waiting record read before the write is as good as one read after it (it does
+    not change until released, and the release's compare-and-set sees if it did)."""
+    if state != records.SUCCEEDED:
+        return []
+    info = envelope.headers[DAG]
+    dependents = (*info.get("then", ()), *info.get("finally", ()))
+    return [(records.task_key(entry[1]), fan_in.READ, ttl, ()) for entry in dependents]
+
+
 def advance(
     endpoint: Endpoint,
     envelope: Envelope,
     state: str,
     deferred: list[Envelope] | None = None,
     result: Any = NO_RESULT,
+    read: Mapping[str, Record | None] | None = None,
 ) -> None:
     """Move the DAG on after ``envelope``'s task ended in ``state``; with ``deferred``,
     the tasks released are added to it, to be pushed by the caller, instead of pushed.
     ``result``: the value just stored, if the caller holds it; a dependent bound to it
-    (a pipe's next step) then gets it without reading it back."""
+    (a pipe's next step) then gets it without reading it back. ``read``: the records
+    of :func:`reads_first`, by key, if the caller read them (None: absent)."""
     info = envelope.headers[DAG]
     if state == records.SUCCEEDED:
         known = {} if result is NO_RESULT else {envelope.id: result}
-        report(endpoint, [*info.get("then", ()), *info.get("finally", ())], deferred, known)
+        dependents = [*info.get("then", ()), *info.get("finally", ())]
+        report(endpoint, dependents, deferred, known, read)
     else:
         report(endpoint, info.get("finally", ()), deferred)
         cascade(endpoint, info)
@@ -71,21 +87,24 @@ def report(
     dependents: Sequence[Sequence[Any]],
     deferred: list[Envelope] | None = None,
     known: Mapping[str, Any] | None = None,
+    read: Mapping[str, Record | None] | None = None,
 ) -> None:
     """Report an end to each ``[name, id, count, index]`` dependent; release those whose
     dependencies have all reported (see :func:`release_many` for ``deferred``
-    and ``known``)."""
+    and ``known``; ``read``: dependents' records read already, by key)."""
     if not dependents:
         return
+    read = read or {}
     ready = [dependent_id for _, dependent_id, count, _ in dependents if count == 1]
     several = [(dependent_id, count, index) for _, dependent_id, count, index in dependents]
-    # Every dependent's record is read with the first reports, in one round trip:
-    # a record read before its fan-in ends is still right, for a waiting record
-    # does not change, and the release's compare-and-set refuses one that has.
+    # Every dependent's record not read yet is read with the first reports, in one
+    # round trip: a record read before its fan-in ends is still right, for a waiting
+    # record does not change, and the release's compare-and-set refuses one that has.
     keys = [records.task_key(dependent_id) for _, dependent_id, _, _ in dependents]
     counted, stored = fan_in.report_many(
-        endpoint, [item for item in several if item[1] > 1], read=keys
+        endpoint, [item for item in several if item[1] > 1], read=[k for k in keys if k not in read]
     )
+    stored.update((key, record) for key, record in read.items() if record is not None)
     release_many(endpoint, ready + counted, stored, deferred, known)
 
 

@@ -12,6 +12,7 @@ again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from arbiter_core import composition, records
@@ -36,6 +37,7 @@ class Advance(Protocol):
         /,
         *,
         deferred: list[Envelope] | None = ...,
+        read: Mapping[str, Record | None] | None = ...,
     ) -> None: ...
 
 
@@ -54,12 +56,14 @@ class FollowUps:
         final: Record,
         result: Any,
         deferred: list[Envelope] | None = None,
+        read: Mapping[str, Record | None] | None = None,
     ) -> Record:
         """Advance the task's group or pipe, now that ``final`` is stored; the task's
         record as it now stands (``final``, or with ``follow_up_error`` written in).
-        ``deferred``: see :data:`Advance`; the caller pushes what it holds before the ack."""
+        ``deferred``: see :data:`Advance`; the caller pushes what it holds before the ack.
+        ``read``: the records of ``composition.reads_first``, if the caller read them."""
         try:
-            self.advance(envelope, final.state, result, deferred=deferred)
+            self.advance(envelope, final.state, result, deferred=deferred, read=read)
         except BrokerError:
             raise
         except Exception as exc:  # the task's outcome stands

@@ -177,14 +177,21 @@ class Outcomes:
         stored = False  # with follow-ups: whether the first write stored the outcome
         deferred: list[Envelope] = []  # the tasks the follow-ups release, pushed below
         if composition.has_follow_ups(envelope):  # advance the plan before the ack
-            stored, _ = self.node.transition(key, record, ttl=ttl, expect=expect)
+            # The outcome's write, with the reads the follow-ups start with, in one batch.
+            reads = composition.reads_first(envelope, state, ttl)
+            [(stored, _), *results] = self.node.transition_many(
+                [(key, record, ttl, expect), *reads]
+            )
             if not stored:
                 self.node.ack(delivery)
                 return taken
+            read = {item[0]: current for item, (_, current) in zip(reads, results, strict=True)}
             # Then push what they release, announce, ack (and take the next) in the one
             # call below, which writes the record again as it now stands: only that
             # final state allows it.
-            record = self.follow_ups.run(envelope, record, result, deferred if take_next else None)
+            record = self.follow_ups.run(
+                envelope, record, result, deferred if take_next else None, read
+            )
             expect = (record.state,)
         # the common case: store, announce, ack (and take the next) in one call
         reply_to = envelope.reply_to
