@@ -48,14 +48,18 @@ NO_RESULT: Any = object()
 
 def reads_first(envelope: Envelope, state: str, ttl: float) -> list[TransitionItem]:
     """What :func:`advance` reads first after ``envelope``'s task ends in ``state``, as
-    read-only ``transition_many`` items: its dependents' records after a success. The
-    minion sends them with the outcome's own write, which spares a round trip; a
-    waiting record read before the write is as good as one read after it (it does
-    not change until released, and the release's compare-and-set sees if it did)."""
+    read-only ``transition_many`` items: after a success, the records of its dependents
+    when each waits for it alone (a pipe's next step). The minion sends them with the
+    outcome's own write, which spares the round trip that would read them; a waiting
+    record read before the write is as good as one read after it (it does not change
+    until released, and the release's compare-and-set sees if it did). With a fan-in
+    among them, none: they are read with its report, in a round trip made anyway."""
     if state != records.SUCCEEDED:
         return []
     info = envelope.headers[DAG]
     dependents = (*info.get("then", ()), *info.get("finally", ()))
+    if any(entry[2] > 1 for entry in dependents):
+        return []
     return [(records.task_key(entry[1]), fan_in.READ, ttl, ()) for entry in dependents]
 
 

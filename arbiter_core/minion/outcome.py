@@ -179,9 +179,13 @@ class Outcomes:
         if composition.has_follow_ups(envelope):  # advance the plan before the ack
             # The outcome's write, with the reads the follow-ups start with, in one batch.
             reads = composition.reads_first(envelope, state, ttl)
-            [(stored, _), *results] = self.node.transition_many(
-                [(key, record, ttl, expect), *reads]
-            )
+            if reads:
+                [(stored, _), *results] = self.node.transition_many(
+                    [(key, record, ttl, expect), *reads]
+                )
+            else:  # one script call, lighter than a batch of one
+                stored, _ = self.node.transition(key, record, ttl=ttl, expect=expect)
+                results = []
             if not stored:
                 self.node.ack(delivery)
                 return taken
