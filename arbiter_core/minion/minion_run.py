@@ -167,11 +167,11 @@ class MinionRun:
         url = self.context.node.url
         while not self.stopping.is_set():
             try:
-                # All before the first beat: a minion listed live serves rpc and hears kills
-                # (a kill broadcast the moment ``workers()`` lists it is not missed).
-                self.rpc.start()
+                # All before the first beat: a minion listed live hears kills (a kill
+                # broadcast the moment ``workers()`` lists it is not missed) and serves rpc.
                 self.control.listen()
                 self.burials.listen()
+                self.rpc.start()
                 self.keeper.beat()
             except BrokerError as exc:
                 wait = backoff.next()

@@ -30,11 +30,16 @@ from tests.distributed.conftest import running
 
 @contextmanager
 def serving(app: Minion, workers: int = 2, **options: Any) -> Iterator[Minion]:
-    """Run ``app`` in a thread until its RPC server listens (a minion's heartbeat comes
-    a moment before that), then stop it at the end of the block."""
+    """Run ``app`` in a thread until its RPC server listens and its first heartbeat is
+    written (the server starts just before that beat), then stop it at the end of the
+    block."""
     with running(app, workers=workers, **options):
         deadline = time.monotonic() + 10
-        while app._run is None or not app._run.rpc.serving.is_set():
+        while (
+            app._run is None
+            or not app._run.rpc.serving.is_set()
+            or app._run.context.worker_id not in app.node.live_workers()
+        ):
             assert time.monotonic() < deadline, "the minion never started serving rpc"
             time.sleep(0.005)
         yield app
