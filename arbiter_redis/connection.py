@@ -156,8 +156,9 @@ def connection_hint(error: BaseException, tls: bool) -> str:
     if tls and "Timeout connecting" in text:
         # a server without TLS on the port never answers the handshake (until socket_timeout)
         return "; if the server does not speak TLS on this port, use redis:// instead"
-    if tls and "EOF occurred in violation of protocol" in text:
+    if tls and ("EOF occurred in violation of protocol" in text or "reset by peer" in text):
         # TLS 1.3: a server refusing the client's certificate (or its absence) may just close
+        # the connection, which the client sees as an EOF or, writing, as a reset
         return (
             "; the server closed the TLS connection: if it requires client certificates, "
             "give ?ssl_certfile=/path/client.pem&ssl_keyfile=/path/client.key, signed by a "
